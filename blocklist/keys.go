@@ -1,0 +1,101 @@
+package blocklist
+
+import (
+	"hash/fnv"
+	"strconv"
+)
+
+// Buckets is the number of hash-slot buckets contacts are spread over. Every
+// key one inbound event touches — block entry, dedupe marker, conversation,
+// ticket, delivery queue shard — and the per-bucket indexes and audit stream
+// carry the bucket's hash tag, so that one Lua script can read and write them
+// together on one server and on Redis Cluster alike.
+//
+// It is fixed: changing it would move contacts to other keys.
+const Buckets = 16
+
+// bucketTags holds the hash tag of each bucket. Tags are chosen so that bucket
+// i hashes to a slot in the i-th sixteenth of the 16384 Cluster slots, which
+// spreads the buckets evenly over the masters of a Cluster.
+var bucketTags = func() [Buckets]string {
+	var tags [Buckets]string
+	const span = 16384 / Buckets
+	for i := range Buckets {
+		for k := 0; ; k++ {
+			tag := "hw" + strconv.Itoa(i) + "." + strconv.Itoa(k)
+			if int(crc16([]byte(tag))%16384)/span == i {
+				tags[i] = "{" + tag + "}"
+				break
+			}
+		}
+	}
+	return tags
+}()
+
+// BucketOf returns the bucket of (channel, contact).
+func BucketOf(channel, contact string) int {
+	h := fnv.New32a()
+	h.Write([]byte(channel))
+	h.Write([]byte{0})
+	h.Write([]byte(contact))
+	return int(h.Sum32() % Buckets)
+}
+
+// bucketKeys are the per-bucket keys shared by all contacts of the bucket.
+type bucketKeys struct {
+	tag      string
+	settings string // hash: block_contact_enabled
+	blocked  string // sorted set, lexical: channel \x00 contact of blocked contacts
+	audit    string // stream of admin actions
+}
+
+func keysOfBucket(b int) bucketKeys {
+	t := "hw:" + bucketTags[b] + ":"
+	return bucketKeys{
+		tag:      bucketTags[b],
+		settings: t + "settings",
+		blocked:  t + "blocked",
+		audit:    t + "audit",
+	}
+}
+
+// contactKeys are the keys of one (channel, contact); all in one slot.
+type contactKeys struct {
+	bucketKeys
+	bucket int
+	block  string // hash: the block entry; expires with the block
+	conv   string // hash: the latest conversation
+}
+
+func keysOf(channel, contact string) contactKeys {
+	b := BucketOf(channel, contact)
+	bk := keysOfBucket(b)
+	id := channel + ":" + contact
+	t := "hw:" + bk.tag + ":"
+	return contactKeys{
+		bucketKeys: bk,
+		bucket:     b,
+		block:      t + "block:" + id,
+		conv:       t + "conv:" + id,
+	}
+}
+
+// member is the index member of (channel, contact): sorted by channel, then
+// contact. Channel ids cannot contain NUL and contacts are validated not to.
+func member(channel, contact string) string { return channel + "\x00" + contact }
+
+// crc16 is the CRC-16/XMODEM Redis Cluster uses to map keys to slots.
+func crc16(b []byte) uint16 {
+	var crc uint16
+	for _, c := range b {
+		crc ^= uint16(c) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
+}
