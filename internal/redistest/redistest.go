@@ -54,9 +54,10 @@ func Start(t testing.TB, extra ...string) *Server {
 	return nil
 }
 
-// Client returns a go-redis client for the server, closed at cleanup.
+// Client returns a go-redis client for the server, closed at cleanup. It
+// gives up quickly when the server is down, so outage tests stay short.
 func (s *Server) Client() redis.UniversalClient {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})
 	s.t.Cleanup(func() { _ = c.Close() })
 	return c
 }

@@ -1,0 +1,222 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/hookwall/hookwall/blocklist"
+)
+
+// decodeBody decodes a JSON request body strictly into v: unknown fields,
+// trailing data and wrong types are refused. An empty body leaves v as it is
+// when optional is true.
+func decodeBody(c *fiber.Ctx, v any, optional bool) error {
+	body := bytes.TrimSpace(c.Body())
+	if len(body) == 0 {
+		if optional {
+			return nil
+		}
+		return fmt.Errorf("%w: a JSON body is required", errBadRequest)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: body: %v", errBadRequest, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: body: trailing data after the JSON value", errBadRequest)
+	}
+	return nil
+}
+
+type settingsBody struct {
+	BlockContactEnabled *bool `json:"block_contact_enabled"`
+}
+
+func (g *Gateway) getSettings(c *fiber.Ctx) error {
+	ctx, cancel := g.reqCtx(c)
+	defer cancel()
+	on, err := g.store.Enabled(ctx)
+	if err != nil {
+		return err
+	}
+	return c.JSON(settingsBody{BlockContactEnabled: &on})
+}
+
+func (g *Gateway) putSettings(c *fiber.Ctx) error {
+	var body settingsBody
+	if err := decodeBody(c, &body, false); err != nil {
+		return err
+	}
+	if body.BlockContactEnabled == nil {
+		return fmt.Errorf("%w: block_contact_enabled is required", errBadRequest)
+	}
+	ctx, cancel := g.reqCtx(c)
+	defer cancel()
+	if err := g.store.SetEnabled(ctx, actor(c), *body.BlockContactEnabled); err != nil {
+		return err
+	}
+	return c.JSON(body)
+}
+
+type blockBody struct {
+	Note      string     `json:"note"`
+	Action    string     `json:"action"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+func (g *Gateway) block(c *fiber.Ctx) error {
+	ch, err := g.channel(c)
+	if err != nil {
+		return err
+	}
+	co, err := contact(c)
+	if err != nil {
+		return err
+	}
+	var body blockBody
+	if err := decodeBody(c, &body, true); err != nil {
+		return err
+	}
+	action := ch.BlockedAction
+	if body.Action != "" {
+		action = blocklist.Action(body.Action)
+	}
+	ctx, cancel := g.reqCtx(c)
+	defer cancel()
+	res, err := g.store.Block(ctx, blocklist.BlockRequest{
+		Channel: ch.Adapter.ID(), Contact: co, Note: body.Note, Action: action,
+		Actor: actor(c), ExpiresAt: body.ExpiresAt,
+	})
+	if err != nil {
+		return err
+	}
+	g.log.Info("contact blocked", "channel", ch.Adapter.ID(), "contact", co, "action", action, "actor", actor(c))
+	return c.JSON(res.Entry)
+}
+
+type unblockBody struct {
+	Tickets string `json:"tickets"`
+}
+
+func (g *Gateway) unblock(c *fiber.Ctx) error {
+	ch, err := g.channel(c)
+	if err != nil {
+		return err
+	}
+	co, err := contact(c)
+	if err != nil {
+		return err
+	}
+	body := unblockBody{Tickets: string(blocklist.TicketsRelease)}
+	if err := decodeBody(c, &body, true); err != nil {
+		return err
+	}
+	ctx, cancel := g.reqCtx(c)
+	defer cancel()
+	res, err := g.store.Unblock(ctx, ch.Adapter.ID(), co, actor(c), blocklist.TicketMode(body.Tickets))
+	if err != nil {
+		return err
+	}
+	g.log.Info("contact unblocked", "channel", ch.Adapter.ID(), "contact", co, "tickets", body.Tickets, "actor", actor(c))
+	return c.JSON(res)
+}
+
+type contactStatus struct {
+	Channel string           `json:"channel"`
+	Contact string           `json:"contact"`
+	Blocked bool             `json:"blocked"`
+	Block   *blocklist.Entry `json:"block"`
+	// Enforced says whether blocks apply now (block_contact_enabled).
+	Enforced bool `json:"enforced"`
+}
+
+func (g *Gateway) contactStatus(c *fiber.Ctx) error {
+	ch, err := g.channel(c)
+	if err != nil {
+		return err
+	}
+	co, err := contact(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := g.reqCtx(c)
+	defer cancel()
+	on, err := g.store.Enabled(ctx)
+	if err != nil {
+		return err
+	}
+	st := contactStatus{Channel: ch.Adapter.ID(), Contact: co, Enforced: on}
+	e, err := g.store.Get(ctx, ch.Adapter.ID(), co)
+	switch {
+	case err == nil:
+		st.Blocked, st.Block = true, &e
+	case !errors.Is(err, blocklist.ErrNotFound):
+		return err
+	}
+	return c.JSON(st)
+}
+
+// limit parses the limit query parameter: default 50, 1 to MaxListLimit.
+func limit(c *fiber.Ctx) (int, error) {
+	v := c.Query("limit")
+	if v == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > blocklist.MaxListLimit {
+		return 0, fmt.Errorf("%w: limit must be a whole number from 1 to %d", errBadRequest, blocklist.MaxListLimit)
+	}
+	return n, nil
+}
+
+type page[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor"`
+}
+
+func (g *Gateway) blockedContacts(c *fiber.Ctx) error {
+	n, err := limit(c)
+	if err != nil {
+		return err
+	}
+	channel := c.Query("channel")
+	if channel != "" {
+		if _, ok := g.channels[channel]; !ok {
+			return fmt.Errorf("%w: %q", errUnknownChannel, channel)
+		}
+	}
+	ctx, cancel := g.reqCtx(c)
+	defer cancel()
+	items, next, err := g.store.List(ctx, blocklist.ListRequest{Channel: channel, Limit: n, Cursor: c.Query("cursor")})
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []blocklist.Entry{}
+	}
+	return c.JSON(page[blocklist.Entry]{Items: items, NextCursor: next})
+}
+
+func (g *Gateway) audit(c *fiber.Ctx) error {
+	n, err := limit(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := g.reqCtx(c)
+	defer cancel()
+	items, err := g.store.Audit(ctx, n)
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []blocklist.AuditRecord{}
+	}
+	return c.JSON(fiber.Map{"items": items})
+}

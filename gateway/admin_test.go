@@ -1,0 +1,210 @@
+package gateway_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+const blockPath = "/admin/v1/channels/line-main/contacts/U1/block"
+
+func TestAdminAuth(t *testing.T) {
+	e := newEnv(t)
+	routes := []struct {
+		method, path, body string
+		min                string
+	}{
+		{"GET", "/admin/v1/settings", "", "agent"},
+		{"PUT", "/admin/v1/settings", `{"block_contact_enabled":false}`, "admin"},
+		{"POST", blockPath, `{"note":"x"}`, "agent"},
+		{"POST", "/admin/v1/channels/line-main/contacts/U1/unblock", "", "agent"},
+		{"GET", "/admin/v1/channels/line-main/contacts/U1", "", "agent"},
+		{"GET", "/admin/v1/blocked-contacts", "", "agent"},
+		{"GET", "/admin/v1/audit", "", "admin"},
+		{"POST", "/v1/channels/line-main/contacts/U1/messages", `{"text":"hi"}`, "agent"},
+	}
+	low := map[string][]string{"agent": nil, "admin": {agentToken, supervisorToken}}
+	for _, rt := range routes {
+		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
+			before := e.snapshot()
+			wantProblem(t, e.do(rt.method, rt.path, "", rt.body), 401, "unauthenticated")
+			wantProblem(t, e.do(rt.method, rt.path, "not-a-token", rt.body), 401, "unauthenticated")
+			wantProblem(t, e.do(rt.method, rt.path, "", rt.body, "Authorization", "Basic "+adminToken), 401, "unauthenticated")
+			for _, tok := range low[rt.min] {
+				wantProblem(t, e.do(rt.method, rt.path, tok, rt.body), 403, "forbidden")
+			}
+			e.assertUnchanged(before)
+			if len(e.ch.sent) != 0 {
+				t.Fatal("an unauthenticated reply was sent")
+			}
+		})
+	}
+}
+
+func TestSettings(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("GET", "/admin/v1/settings", agentToken, "")
+	if r.status != 200 || r.body["block_contact_enabled"] != true {
+		t.Fatalf("get settings = %d %s", r.status, r.raw)
+	}
+	r = e.do("PUT", "/admin/v1/settings", adminToken, `{"block_contact_enabled":false}`)
+	if r.status != 200 || r.body["block_contact_enabled"] != false {
+		t.Fatalf("put settings = %d %s", r.status, r.raw)
+	}
+	if r := e.do("GET", "/admin/v1/settings", agentToken, ""); r.body["block_contact_enabled"] != false {
+		t.Fatalf("settings after put = %s", r.raw)
+	}
+	before := e.snapshot()
+	for _, body := range []string{`{`, `{"block_contact_enabled":"yes"}`, `{}`, `{"block_contact_enabled":true,"x":1}`, `{"block_contact_enabled":true} {}`, ``} {
+		t.Run("bad body "+body, func(t *testing.T) {
+			wantProblem(t, e.do("PUT", "/admin/v1/settings", adminToken, body), 400, "invalid_request")
+		})
+	}
+	e.assertUnchanged(before)
+	audit := e.do("GET", "/admin/v1/audit", adminToken, "")
+	items := audit.body["items"].([]any)
+	if len(items) != 1 || items[0].(map[string]any)["action"] != "settings.update" || items[0].(map[string]any)["actor"] != "root" {
+		t.Fatalf("audit = %s", audit.raw)
+	}
+}
+
+func TestBlockStatusListUnblock(t *testing.T) {
+	e := newEnv(t)
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	r := e.do("POST", blockPath, agentToken, `{"note":"abusive","expires_at":"`+exp+`"}`)
+	if r.status != 200 || r.body["action"] != "queue" || r.body["note"] != "abusive" || r.body["blocked_by"] != "alice" || r.body["expires_at"] != exp {
+		t.Fatalf("block = %d %s", r.status, r.raw)
+	}
+	r = e.do("POST", "/admin/v1/channels/line-main/contacts/U%2F2/block", agentToken, `{"action":"record"}`)
+	if r.status != 200 || r.body["action"] != "record" || r.body["contact"] != "U/2" {
+		t.Fatalf("block with action and escaped contact = %d %s", r.status, r.raw)
+	}
+
+	r = e.do("GET", "/admin/v1/channels/line-main/contacts/U1", agentToken, "")
+	if r.status != 200 || r.body["blocked"] != true || r.body["block"].(map[string]any)["note"] != "abusive" {
+		t.Fatalf("status = %d %s", r.status, r.raw)
+	}
+	r = e.do("GET", "/admin/v1/channels/line-main/contacts/U3", agentToken, "")
+	if r.status != 200 || r.body["blocked"] != false || r.body["block"] != nil {
+		t.Fatalf("status of unblocked contact = %d %s", r.status, r.raw)
+	}
+
+	r = e.do("GET", "/admin/v1/blocked-contacts?limit=1", agentToken, "")
+	items := r.body["items"].([]any)
+	if r.status != 200 || len(items) != 1 || r.body["next_cursor"] == "" {
+		t.Fatalf("page 1 = %d %s", r.status, r.raw)
+	}
+	r = e.do("GET", "/admin/v1/blocked-contacts?limit=1&channel=line-main&cursor="+r.body["next_cursor"].(string), agentToken, "")
+	if items2 := r.body["items"].([]any); len(items2) != 1 || r.body["next_cursor"] != "" ||
+		items[0].(map[string]any)["contact"] != "U/2" || items2[0].(map[string]any)["contact"] != "U1" {
+		t.Fatalf("page 2 = %s (page 1 %v)", r.raw, items)
+	}
+
+	r = e.do("POST", "/admin/v1/channels/line-main/contacts/U1/unblock", agentToken, `{"tickets":"delete"}`)
+	if r.status != 200 || r.body["unblocked"] != true || r.body["released"] != float64(0) || r.body["deleted"] != float64(0) {
+		t.Fatalf("unblock = %d %s", r.status, r.raw)
+	}
+	r = e.do("POST", "/admin/v1/channels/line-main/contacts/U%2F2/unblock", agentToken, "")
+	if r.status != 200 || r.body["unblocked"] != true {
+		t.Fatalf("unblock default = %d %s", r.status, r.raw)
+	}
+	r = e.do("GET", "/admin/v1/blocked-contacts", agentToken, "")
+	if len(r.body["items"].([]any)) != 0 {
+		t.Fatalf("list after unblock = %s", r.raw)
+	}
+	r = e.do("GET", "/admin/v1/audit?limit=3", adminToken, "")
+	var acts []string
+	for _, it := range r.body["items"].([]any) {
+		m := it.(map[string]any)
+		acts = append(acts, fmt.Sprint(m["action"], " ", m["contact"]))
+	}
+	if strings.Join(acts, ",") != "unblock U/2,unblock U1,block U/2" {
+		t.Fatalf("audit = %v", acts)
+	}
+}
+
+func TestAdminBadInputChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	long := strings.Repeat("a", 257)
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+	}{
+		{"malformed json", "POST", blockPath, `{"note":`, 400, "invalid_request"},
+		{"unknown field", "POST", blockPath, `{"reason":"x"}`, 400, "invalid_request"},
+		{"note too long", "POST", blockPath, `{"note":"` + strings.Repeat("n", 1001) + `"}`, 400, "invalid_request"},
+		{"bad action", "POST", blockPath, `{"action":"drop"}`, 400, "invalid_request"},
+		{"expiry in the past", "POST", blockPath, `{"expires_at":"2001-01-01T00:00:00Z"}`, 400, "invalid_request"},
+		{"expiry not a time", "POST", blockPath, `{"expires_at":"tomorrow"}`, 400, "invalid_request"},
+		{"control character in contact", "POST", "/admin/v1/channels/line-main/contacts/U%0A1/block", "", 400, "invalid_request"},
+		{"contact too long", "POST", "/admin/v1/channels/line-main/contacts/" + long + "/block", "", 400, "invalid_request"},
+		{"unknown channel", "POST", "/admin/v1/channels/nope/contacts/U1/block", "", 404, "unknown_channel"},
+		{"unblock bad tickets", "POST", "/admin/v1/channels/line-main/contacts/U1/unblock", `{"tickets":"keep"}`, 400, "invalid_request"},
+		{"unblock unknown channel", "POST", "/admin/v1/channels/nope/contacts/U1/unblock", "", 404, "unknown_channel"},
+		{"status unknown channel", "GET", "/admin/v1/channels/nope/contacts/U1", "", 404, "unknown_channel"},
+		{"status bad contact", "GET", "/admin/v1/channels/line-main/contacts/" + long, "", 400, "invalid_request"},
+		{"list bad cursor", "GET", "/admin/v1/blocked-contacts?cursor=%21%21", "", 400, "invalid_request"},
+		{"list bad limit", "GET", "/admin/v1/blocked-contacts?limit=0", "", 400, "invalid_request"},
+		{"list limit not a number", "GET", "/admin/v1/blocked-contacts?limit=ten", "", 400, "invalid_request"},
+		{"list unknown channel", "GET", "/admin/v1/blocked-contacts?channel=nope", "", 404, "unknown_channel"},
+		{"audit bad limit", "GET", "/admin/v1/audit?limit=501", "", 400, "invalid_request"},
+		{"unknown route", "GET", "/admin/v1/nothing", "", 404, "not_found"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.snapshot()
+			wantProblem(t, e.do(tc.method, tc.path, adminToken, tc.body), tc.status, tc.code)
+			e.assertUnchanged(before)
+		})
+	}
+}
+
+func TestFeatureDisabled(t *testing.T) {
+	e := newEnv(t)
+	if r := e.do("POST", blockPath, agentToken, ""); r.status != 200 {
+		t.Fatalf("block = %d %s", r.status, r.raw)
+	}
+	if r := e.do("PUT", "/admin/v1/settings", adminToken, `{"block_contact_enabled":false}`); r.status != 200 {
+		t.Fatal(r.raw)
+	}
+	before := e.snapshot()
+	wantProblem(t, e.do("POST", "/admin/v1/channels/line-main/contacts/U2/block", agentToken, `{"note":"x"}`), 409, "feature_disabled")
+	e.assertUnchanged(before)
+
+	// Lists, status and unblock keep working; entries are kept.
+	r := e.do("GET", "/admin/v1/channels/line-main/contacts/U1", agentToken, "")
+	if r.status != 200 || r.body["blocked"] != true || r.body["enforced"] != false {
+		t.Fatalf("status while disabled = %s", r.raw)
+	}
+	if r := e.do("GET", "/admin/v1/blocked-contacts", agentToken, ""); len(r.body["items"].([]any)) != 1 {
+		t.Fatalf("list while disabled = %s", r.raw)
+	}
+	// Replies to a kept entry go out: the blocklist is not consulted.
+	if r := e.do("POST", "/v1/channels/line-main/contacts/U1/messages", agentToken, `{"text":"hi"}`); r.status != http.StatusAccepted {
+		t.Fatalf("reply while disabled = %d %s", r.status, r.raw)
+	}
+	if r := e.do("POST", "/admin/v1/channels/line-main/contacts/U1/unblock", agentToken, ""); r.status != 200 || r.body["unblocked"] != true {
+		t.Fatalf("unblock while disabled = %s", r.raw)
+	}
+}
+
+func TestStoreOutage(t *testing.T) {
+	e := newEnv(t)
+	if r := e.do("GET", "/readyz", "", ""); r.status != 200 {
+		t.Fatalf("readyz = %d", r.status)
+	}
+	e.redis.Stop()
+	wantProblem(t, e.do("POST", blockPath, agentToken, ""), 503, "store_unavailable")
+	wantProblem(t, e.do("GET", "/admin/v1/blocked-contacts", agentToken, ""), 503, "store_unavailable")
+	wantProblem(t, e.do("POST", "/v1/channels/line-main/contacts/U1/messages", agentToken, `{"text":"hi"}`), 503, "store_unavailable")
+	wantProblem(t, e.do("GET", "/readyz", "", ""), 503, "store_unavailable")
+	if r := e.do("GET", "/healthz", "", ""); r.status != 200 {
+		t.Fatalf("healthz during outage = %d", r.status)
+	}
+	if len(e.ch.sent) != 0 {
+		t.Fatal("a reply was sent without a blocklist check")
+	}
+}

@@ -1,0 +1,199 @@
+// Package gateway is hookwall's HTTP face: the Fiber app with the webhook,
+// admin and outbound routes, authentication, and the one mapping from errors
+// to problem+json answers.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/channels"
+)
+
+// Store is what the gateway needs of the blocklist.
+type Store interface {
+	Ping(ctx context.Context) error
+	Enabled(ctx context.Context) (bool, error)
+	SetEnabled(ctx context.Context, actor string, enabled bool) error
+	Block(ctx context.Context, req blocklist.BlockRequest) (blocklist.BlockResult, error)
+	Unblock(ctx context.Context, channel, contact, actor string, mode blocklist.TicketMode) (blocklist.UnblockResult, error)
+	Get(ctx context.Context, channel, contact string) (blocklist.Entry, error)
+	IsBlocked(ctx context.Context, channel, contact string) (bool, error)
+	List(ctx context.Context, req blocklist.ListRequest) ([]blocklist.Entry, string, error)
+	Audit(ctx context.Context, limit int) ([]blocklist.AuditRecord, error)
+}
+
+// Ingester decides and durably stores the events of one webhook request.
+type Ingester interface {
+	// Ingest stores every event and returns the count of each decision; it
+	// returns only after all are stored, or an error when any is not.
+	Ingest(ctx context.Context, ch ChannelConfig, events []channels.Event) (Counts, error)
+}
+
+// Counts is the webhook answer: how many events got each decision.
+type Counts struct {
+	Forwarded  int `json:"forwarded"`
+	Recorded   int `json:"recorded"`
+	Queued     int `json:"queued"`
+	Duplicates int `json:"duplicates"`
+}
+
+// ChannelConfig is one channel as the gateway routes it.
+type ChannelConfig struct {
+	// Adapter is the platform adapter.
+	Adapter Channel
+	// BlockedAction is the channel's default action for blocks.
+	BlockedAction blocklist.Action
+}
+
+// Token is an admin bearer token.
+type Token struct {
+	// Name is recorded as the actor of the token's actions.
+	Name string
+	// Role is the token's role.
+	Role Role
+	// Secret is the bearer token itself.
+	Secret string
+}
+
+// Config configures the gateway.
+type Config struct {
+	// Tokens are the admin API's bearer tokens.
+	Tokens []Token
+	// Channels are the configured channels.
+	Channels []ChannelConfig
+	// RequestTimeout bounds the store and platform calls of one request;
+	// default 10s.
+	RequestTimeout time.Duration
+}
+
+// Gateway is the HTTP application.
+type Gateway struct {
+	app      *fiber.App
+	store    Store
+	ingest   Ingester
+	log      *slog.Logger
+	auth     *authenticator
+	channels map[string]ChannelConfig
+	timeout  time.Duration
+	ready    func() bool
+}
+
+// New builds the gateway and its routes.
+func New(cfg Config, store Store, ingest Ingester, log *slog.Logger) (*Gateway, error) {
+	if store == nil || ingest == nil || log == nil {
+		return nil, errors.New("gateway: nil dependency")
+	}
+	if len(cfg.Channels) == 0 {
+		return nil, errors.New("gateway: no channels")
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	auth, err := newAuthenticator(cfg.Tokens)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		store: store, ingest: ingest, log: log, auth: auth,
+		channels: map[string]ChannelConfig{}, timeout: cfg.RequestTimeout,
+		ready: func() bool { return true },
+	}
+	bodyLimit := 64 << 10
+	for _, ch := range cfg.Channels {
+		if ch.Adapter == nil {
+			return nil, errors.New("gateway: channel without adapter")
+		}
+		id := ch.Adapter.ID()
+		if _, dup := g.channels[id]; dup {
+			return nil, fmt.Errorf("gateway: duplicate channel %q", id)
+		}
+		if !ch.BlockedAction.Valid() {
+			return nil, fmt.Errorf("gateway: channel %q: bad blocked action %q", id, ch.BlockedAction)
+		}
+		g.channels[id] = ch
+		bodyLimit = max(bodyLimit, ch.Adapter.MaxBodyBytes())
+	}
+	g.app = fiber.New(fiber.Config{
+		AppName:               "hookwall",
+		BodyLimit:             bodyLimit,
+		DisableStartupMessage: true,
+		ErrorHandler:          g.errorHandler,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+	})
+	g.routes()
+	return g, nil
+}
+
+// App returns the Fiber app, to listen with or to test against.
+func (g *Gateway) App() *fiber.App { return g.app }
+
+// SetReady installs the readiness condition besides store reachability; the
+// process sets it false when it starts to shut down.
+func (g *Gateway) SetReady(f func() bool) { g.ready = f }
+
+func (g *Gateway) routes() {
+	a := g.app
+	a.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	a.Get("/readyz", g.readyz)
+
+	a.Post("/webhooks/:channel", g.webhook)
+	a.Get("/webhooks/:channel", g.handshake)
+
+	admin := a.Group("/admin/v1")
+	admin.Get("/settings", g.role(RoleAgent), g.getSettings)
+	admin.Put("/settings", g.role(RoleAdmin), g.putSettings)
+	admin.Post("/channels/:channel/contacts/:contact/block", g.role(RoleAgent), g.block)
+	admin.Post("/channels/:channel/contacts/:contact/unblock", g.role(RoleAgent), g.unblock)
+	admin.Get("/channels/:channel/contacts/:contact", g.role(RoleAgent), g.contactStatus)
+	admin.Get("/blocked-contacts", g.role(RoleAgent), g.blockedContacts)
+	admin.Get("/audit", g.role(RoleAdmin), g.audit)
+
+	a.Post("/v1/channels/:channel/contacts/:contact/messages", g.role(RoleAgent), g.sendMessage)
+}
+
+func (g *Gateway) readyz(c *fiber.Ctx) error {
+	if !g.ready() {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "shutting down"})
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	if err := g.store.Ping(ctx); err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// channel returns the configured channel named by the :channel parameter.
+func (g *Gateway) channel(c *fiber.Ctx) (ChannelConfig, error) {
+	ch, ok := g.channels[c.Params("channel")]
+	if !ok {
+		return ChannelConfig{}, fmt.Errorf("%w: %q", errUnknownChannel, c.Params("channel"))
+	}
+	return ch, nil
+}
+
+// contact returns the :contact parameter, percent-decoded and validated.
+func contact(c *fiber.Ctx) (string, error) {
+	v, err := url.PathUnescape(c.Params("contact"))
+	if err != nil {
+		return "", fmt.Errorf("%w: contact is not a valid path segment", errBadRequest)
+	}
+	if err := blocklist.ValidateContact(v); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// reqCtx bounds the store and platform calls of one request.
+func (g *Gateway) reqCtx(c *fiber.Ctx) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.UserContext(), g.timeout)
+}

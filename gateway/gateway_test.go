@@ -1,0 +1,191 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/channels"
+	"github.com/hookwall/hookwall/gateway"
+	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	agentToken      = "agent-token-0123456789"
+	supervisorToken = "supervisor-token-0123456789"
+	adminToken      = "admin-token-0123456789"
+)
+
+// fakeChannel is a stand-in platform: its "signature" is a header equal to
+// the secret, and its body is a JSON list of events.
+type fakeChannel struct {
+	id      string
+	maxBody int
+	sent    chan [2]string
+	sendErr error
+}
+
+func (f *fakeChannel) ID() string        { return f.id }
+func (f *fakeChannel) Type() string      { return "fake" }
+func (f *fakeChannel) MaxBodyBytes() int { return f.maxBody }
+func (f *fakeChannel) Receive(h channels.Header, body []byte) ([]channels.Event, error) {
+	if h.Get("X-Fake-Signature") != "good" {
+		return nil, channels.ErrBadSignature
+	}
+	var evs []channels.Event
+	if err := json.Unmarshal(body, &evs); err != nil {
+		return nil, channels.ErrMalformed
+	}
+	for i := range evs {
+		evs[i].Channel = f.id
+	}
+	return evs, nil
+}
+func (f *fakeChannel) Send(_ context.Context, contact, text string) (string, error) {
+	if f.sendErr != nil {
+		return "", f.sendErr
+	}
+	f.sent <- [2]string{contact, text}
+	return "msg-1", nil
+}
+
+type countingIngester struct{}
+
+func (countingIngester) Ingest(_ context.Context, _ gateway.ChannelConfig, evs []channels.Event) (gateway.Counts, error) {
+	return gateway.Counts{Forwarded: len(evs)}, nil
+}
+
+type env struct {
+	t     *testing.T
+	base  string
+	rdb   redis.UniversalClient
+	redis *redistest.Server
+	store *blocklist.Store
+	ch    *fakeChannel
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true}, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.InitSettings(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ch := &fakeChannel{id: "line-main", maxBody: 1024, sent: make(chan [2]string, 10)}
+	g, err := gateway.New(gateway.Config{
+		Tokens: []gateway.Token{
+			{Name: "alice", Role: gateway.RoleAgent, Secret: agentToken},
+			{Name: "sam", Role: gateway.RoleSupervisor, Secret: supervisorToken},
+			{Name: "root", Role: gateway.RoleAdmin, Secret: adminToken},
+		},
+		Channels:       []gateway.ChannelConfig{{Adapter: ch, BlockedAction: blocklist.ActionQueue}},
+		RequestTimeout: 3 * time.Second,
+	}, store, countingIngester{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = g.App().Listener(ln) }()
+	t.Cleanup(func() { _ = g.App().Shutdown() })
+	return &env{t: t, base: "http://" + ln.Addr().String(), rdb: rdb, redis: srv, store: store, ch: ch}
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (e *env) do(method, path, token, body string, hdr ...string) resp {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.base+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	r := resp{status: res.StatusCode, header: res.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+// wantProblem asserts a problem+json answer with the status and code.
+func wantProblem(t *testing.T, r resp, status int, code string) {
+	t.Helper()
+	if r.status != status || r.body["code"] != code {
+		t.Fatalf("got %d %s; want %d code %q", r.status, r.raw, status, code)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("content type %q, want application/problem+json", ct)
+	}
+	if r.body["status"] != float64(status) || r.body["title"] == "" {
+		t.Fatalf("problem body lacks status/title: %s", r.raw)
+	}
+}
+
+// snapshot returns every key and its dump, to prove a request changed nothing.
+func (e *env) snapshot() map[string]string {
+	e.t.Helper()
+	ctx := context.Background()
+	keys, err := e.rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, k := range keys {
+		out[k] = e.rdb.Dump(ctx, k).Val()
+	}
+	return out
+}
+
+func (e *env) assertUnchanged(before map[string]string) {
+	e.t.Helper()
+	after := e.snapshot()
+	if len(after) != len(before) {
+		e.t.Fatalf("store changed: %d keys before, %d after", len(before), len(after))
+	}
+	for k, v := range before {
+		if after[k] != v {
+			e.t.Fatalf("store changed: key %q", k)
+		}
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(bytes.TrimSpace(b))
+}

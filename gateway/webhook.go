@@ -1,0 +1,64 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/hookwall/hookwall/channels"
+)
+
+// fiberHeader adapts Fiber's request headers to channels.Header.
+type fiberHeader struct{ c *fiber.Ctx }
+
+func (h fiberHeader) Get(name string) string { return h.c.Get(name) }
+
+// webhook verifies, parses, decides and stores one platform request, and
+// answers 200 with the decision counts only when every event is stored.
+func (g *Gateway) webhook(c *fiber.Ctx) error {
+	ch, err := g.channel(c)
+	if err != nil {
+		return err
+	}
+	body := c.BodyRaw()
+	if len(body) > ch.Adapter.MaxBodyBytes() {
+		return fmt.Errorf("%w: %d bytes, limit %d for this channel", errTooLarge, len(body), ch.Adapter.MaxBodyBytes())
+	}
+	events, err := ch.Adapter.Receive(fiberHeader{c}, body)
+	if err != nil {
+		if errors.Is(err, channels.ErrBadSignature) {
+			g.log.Warn("webhook refused", "channel", ch.Adapter.ID(), "err", err)
+		}
+		return err
+	}
+	ctx, cancel := g.reqCtx(c)
+	defer cancel()
+	counts, err := g.ingest.Ingest(ctx, ch, events)
+	if err != nil {
+		return err
+	}
+	return c.JSON(counts)
+}
+
+// handshake answers a platform's GET verification of the webhook URL.
+func (g *Gateway) handshake(c *fiber.Ctx) error {
+	ch, err := g.channel(c)
+	if err != nil {
+		return err
+	}
+	hs, ok := ch.Adapter.(Handshaker)
+	if !ok {
+		return fiber.ErrMethodNotAllowed
+	}
+	q, err := url.ParseQuery(string(c.Request().URI().QueryString()))
+	if err != nil {
+		return fmt.Errorf("%w: %v", channels.ErrHandshake, err)
+	}
+	challenge, err := hs.Handshake(q)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+	return c.SendString(challenge)
+}

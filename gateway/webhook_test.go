@@ -1,0 +1,65 @@
+package gateway_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hookwall/hookwall/channels"
+)
+
+func TestWebhookErrors(t *testing.T) {
+	e := newEnv(t)
+	ok := `[{"contact":"U1","id":"e1","type":"message"}]`
+	for _, tc := range []struct {
+		name, path, body, sig string
+		status                int
+		code                  string
+	}{
+		{"unknown channel", "/webhooks/nope", ok, "good", 404, "unknown_channel"},
+		{"bad signature", "/webhooks/line-main", ok, "bad", 401, "bad_signature"},
+		{"malformed", "/webhooks/line-main", `{"x"`, "good", 400, "malformed_payload"},
+		{"over the channel's limit", "/webhooks/line-main", `[` + strings.Repeat(" ", 2000) + `]`, "good", 413, "payload_too_large"},
+		{"over the global limit", "/webhooks/line-main", strings.Repeat(" ", 70<<10), "good", 413, "payload_too_large"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantProblem(t, e.do("POST", tc.path, "", tc.body, "X-Fake-Signature", tc.sig), tc.status, tc.code)
+		})
+	}
+	r := e.do("POST", "/webhooks/line-main", "", ok, "X-Fake-Signature", "good")
+	if r.status != 200 || r.raw != `{"forwarded":1,"recorded":0,"queued":0,"duplicates":0}` {
+		t.Fatalf("webhook = %d %s", r.status, r.raw)
+	}
+	// The fake channel has no handshake.
+	wantProblem(t, e.do("GET", "/webhooks/line-main?hub.mode=subscribe", "", ""), 405, "method_not_allowed")
+}
+
+func TestReplies(t *testing.T) {
+	e := newEnv(t)
+	const path = "/v1/channels/line-main/contacts/U1/messages"
+	r := e.do("POST", path, agentToken, `{"text":"hello"}`)
+	if r.status != http.StatusAccepted || r.body["id"] != "msg-1" {
+		t.Fatalf("reply = %d %s", r.status, r.raw)
+	}
+	if got := <-e.ch.sent; got != [2]string{"U1", "hello"} {
+		t.Fatalf("sent %v", got)
+	}
+	if r := e.do("POST", blockPath, agentToken, ""); r.status != 200 {
+		t.Fatal(r.raw)
+	}
+	wantProblem(t, e.do("POST", path, agentToken, `{"text":"hello again"}`), 403, "contact_blocked")
+	if len(e.ch.sent) != 0 {
+		t.Fatal("a reply to a blocked contact left")
+	}
+	for _, body := range []string{`{}`, `{"text":""}`, `{"text":1}`, `{"text":"` + strings.Repeat("x", 5001) + `"}`} {
+		wantProblem(t, e.do("POST", "/v1/channels/line-main/contacts/U2/messages", agentToken, body), 400, "invalid_request")
+	}
+	wantProblem(t, e.do("POST", "/v1/channels/nope/contacts/U2/messages", agentToken, `{"text":"x"}`), 404, "unknown_channel")
+	e.ch.sendErr = fmt.Errorf("%w: line: 400 invalid to", channels.ErrPlatform)
+	r = e.do("POST", "/v1/channels/line-main/contacts/U2/messages", agentToken, `{"text":"x"}`)
+	wantProblem(t, r, 502, "channel_error")
+	if !strings.Contains(r.body["detail"].(string), "invalid to") {
+		t.Fatalf("channel_error detail lacks the platform's reason: %s", r.raw)
+	}
+}
