@@ -1,8 +1,8 @@
 package gateway
 
 import (
-	"errors"
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
@@ -98,4 +98,3 @@ func fiberCode(status int) string {
 	}
 	return "invalid_request"
 }
-

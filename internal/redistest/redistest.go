@@ -157,4 +157,3 @@ func lastLines(s string) string {
 	}
 	return strings.Join(lines, " | ")
 }
-
