@@ -1,0 +1,79 @@
+package line_test
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/hookwall/hookwall/channels"
+	"github.com/hookwall/hookwall/channels/line"
+)
+
+// FuzzReceive feeds Receive random bodies and signatures. Seeds live in
+// testdata/fuzz/FuzzReceive (the fixtures with their real signatures, and
+// near-misses of LINE's shape).
+func FuzzReceive(f *testing.F) {
+	ch, err := line.New(line.Config{ID: channelID, Secrets: []string{oldSecret, secret}, AccessToken: "t"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, sig string) {
+		// Whatever the signature, Receive never panics and never lets an
+		// unsigned body through.
+		evs, err := ch.Receive(header(sig), body)
+		switch {
+		case err == nil:
+			// Compared decoded: base64 decoding skips newlines and
+			// ignores padding bits, which changes nothing of the MAC.
+			got, _ := base64.StdEncoding.DecodeString(sig)
+			if !bytes.Equal(got, mac(secret, body)) && !bytes.Equal(got, mac(oldSecret, body)) {
+				t.Fatalf("accepted signature %q that no secret made", sig)
+			}
+		case !errors.Is(err, channels.ErrBadSignature) && !errors.Is(err, channels.ErrMalformed):
+			t.Fatalf("error %v is neither ErrBadSignature nor ErrMalformed", err)
+		}
+		_ = evs
+
+		// Correctly signed, the body either parses or is malformed.
+		evs, err = ch.Receive(header(sign(secret, body)), body)
+		if err != nil {
+			if !errors.Is(err, channels.ErrMalformed) {
+				t.Fatalf("signed body: error %v, want nil or ErrMalformed", err)
+			}
+			if evs != nil {
+				t.Fatalf("signed body: %d events with error %v", len(evs), err)
+			}
+			return
+		}
+		if evs == nil {
+			t.Fatal("signed body: nil events and nil error")
+		}
+		for i, ev := range evs {
+			if ev.Channel != channelID || ev.ChannelType != "line" {
+				t.Errorf("event %d: channel %q/%q", i, ev.Channel, ev.ChannelType)
+			}
+			if ev.ID == "" || ev.Type == "" {
+				t.Errorf("event %d: empty id %q or type %q", i, ev.ID, ev.Type)
+			}
+			if (ev.Type == "message") != (ev.Message != nil) {
+				t.Errorf("event %d: type %q with message %+v", i, ev.Type, ev.Message)
+			}
+			if ev.Message != nil && ev.Message.Type == "" {
+				t.Errorf("event %d: message without type", i)
+			}
+			if !json.Valid(ev.Raw) || !bytes.Contains(body, ev.Raw) {
+				t.Errorf("event %d: raw %q is not a JSON part of the body", i, ev.Raw)
+			}
+		}
+	})
+}
+
+func mac(secret string, body []byte) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return m.Sum(nil)
+}

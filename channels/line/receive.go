@@ -1,0 +1,299 @@
+package line
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/line/line-bot-sdk-go/v8/linebot/webhook"
+
+	"github.com/hookwall/hookwall/channels"
+)
+
+// SignatureHeader carries base64(HMAC-SHA256(channel secret, raw body)).
+const SignatureHeader = "X-Line-Signature"
+
+// Receive verifies the X-Line-Signature of body against every configured
+// secret, then parses LINE's {destination, events[]} into one event per
+// webhook event, in the order LINE sent them.
+//
+// A missing or wrong signature wraps channels.ErrBadSignature and nothing of
+// the body is parsed. An authentic body that is not LINE's shape, or an event
+// without type or webhookEventId, wraps channels.ErrMalformed. LINE's
+// verification call (events: []) returns an empty slice and no error.
+//
+// Contact is source.userId for user, group and room sources alike. Events
+// that carry no userId (the bot joining or leaving a group, a member joining
+// a group, a message from a user who has not consented to share profile
+// information) have an empty Contact: the gateway forwards those without
+// consulting the blocklist, since there is nobody to block.
+//
+// Raw is the event exactly as LINE sent it and does not alias body, so it
+// stays valid after the caller reuses its request buffer.
+func (c *Channel) Receive(h channels.Header, body []byte) ([]channels.Event, error) {
+	if err := c.verify(h, body); err != nil {
+		return nil, err
+	}
+
+	var cb webhook.CallbackRequest
+	if err := json.Unmarshal(body, &cb); err != nil {
+		return nil, fmt.Errorf("line: parse body: %w: %w", channels.ErrMalformed, err)
+	}
+	raws, err := rawEvents(body)
+	if err != nil {
+		return nil, err
+	}
+	if len(raws) != len(cb.Events) {
+		// Cannot happen while rawEvents reads the same key the SDK reads;
+		// kept so that a Raw is never paired with another event's fields.
+		return nil, fmt.Errorf("line: %d raw events for %d parsed: %w", len(raws), len(cb.Events), channels.ErrMalformed)
+	}
+
+	events := make([]channels.Event, 0, len(raws))
+	for i, e := range cb.Events {
+		ev, err := c.normalize(e, raws[i])
+		if err != nil {
+			return nil, fmt.Errorf("line: event %d: %w", i, err)
+		}
+		events = append(events, ev)
+	}
+	return events, nil
+}
+
+// verify checks the signature in constant time against every secret. The
+// SDK's ValidateSignature compares with hmac.Equal; the loop does not stop
+// at the first match so that the time taken does not tell which secret (old
+// or new) signed.
+func (c *Channel) verify(h channels.Header, body []byte) error {
+	var sig string
+	if h != nil {
+		sig = h.Get(SignatureHeader)
+	}
+	if sig == "" {
+		return fmt.Errorf("line: missing %s header: %w", SignatureHeader, channels.ErrBadSignature)
+	}
+	ok := false
+	for _, secret := range c.secrets {
+		if webhook.ValidateSignature(secret, sig, body) {
+			ok = true
+		}
+	}
+	if !ok {
+		return fmt.Errorf("line: %s matches no channel secret: %w", SignatureHeader, channels.ErrBadSignature)
+	}
+	return nil
+}
+
+// rawEvents returns each element of the body's "events" array byte for byte.
+// It reads the top level into a map, exactly as webhook.CallbackRequest does,
+// rather than into struct{Events []json.RawMessage}: encoding/json matches
+// struct fields case-insensitively, so a body holding both "events" and
+// "Events" would give the SDK one array and the struct the other, and Raw
+// would not be the event that was normalized.
+func rawEvents(body []byte) ([]json.RawMessage, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, fmt.Errorf("line: parse body: %w: %w", channels.ErrMalformed, err)
+	}
+	var env struct {
+		Events []json.RawMessage
+	}
+	if err := json.Unmarshal(top["events"], &env.Events); err != nil || env.Events == nil {
+		// Absent, null or not an array: LINE always sends an array, empty
+		// for its verification call.
+		return nil, fmt.Errorf("line: body has no events array: %w", channels.ErrMalformed)
+	}
+	return env.Events, nil
+}
+
+// common is what every LINE event carries, whatever its type.
+type common struct {
+	source   webhook.SourceInterface
+	id       string
+	ts       int64
+	delivery *webhook.DeliveryContext
+}
+
+// normalize turns one SDK event into a channels.Event. Every event type the
+// SDK knows is listed; an UnknownEvent (a type newer than the SDK) and any
+// type a later SDK adds read the same common fields from the raw event.
+func (c *Channel) normalize(e webhook.EventInterface, raw json.RawMessage) (channels.Event, error) {
+	var (
+		f   common
+		msg *channels.Message
+		err error
+	)
+	switch e := e.(type) {
+	case webhook.MessageEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+		if msg, err = message(e.Message); err != nil {
+			return channels.Event{}, err
+		}
+		if msg.Type == "" {
+			return channels.Event{}, fmt.Errorf("message has no type: %w", channels.ErrMalformed)
+		}
+	case webhook.FollowEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.UnfollowEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.PostbackEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.JoinEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.LeaveEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.MemberJoinedEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.MemberLeftEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.UnsendEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.VideoPlayCompleteEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.BeaconEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.AccountLinkEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.ThingsEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.MembershipEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.ModuleEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.ActivatedEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.DeactivatedEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.BotSuspendedEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.BotResumedEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.PnpDeliveryCompletionEvent:
+		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
+	case webhook.UnknownEvent:
+		if f, err = commonFromRaw(e.Raw); err != nil {
+			return channels.Event{}, err
+		}
+	default:
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return channels.Event{}, fmt.Errorf("%w: %w", channels.ErrMalformed, err)
+		}
+		if f, err = commonFromRaw(m); err != nil {
+			return channels.Event{}, err
+		}
+	}
+
+	typ := e.GetType()
+	if typ == "" {
+		return channels.Event{}, fmt.Errorf("event has no type: %w", channels.ErrMalformed)
+	}
+	if f.id == "" {
+		return channels.Event{}, fmt.Errorf("%s event has no webhookEventId: %w", typ, channels.ErrMalformed)
+	}
+	contact, err := userID(f.source)
+	if err != nil {
+		return channels.Event{}, err
+	}
+	ev := channels.Event{
+		Channel:     c.id,
+		ChannelType: ChannelType,
+		Contact:     contact,
+		ID:          f.id,
+		Type:        typ,
+		Message:     msg,
+		Redelivery:  f.delivery != nil && f.delivery.IsRedelivery,
+		Raw:         raw,
+	}
+	if f.ts != 0 {
+		ev.Timestamp = time.UnixMilli(f.ts).UTC()
+	}
+	return ev, nil
+}
+
+// commonFromRaw reads the common fields of an event whose type the SDK does
+// not model, with the SDK's own Source and DeliveryContext types.
+func commonFromRaw(m map[string]json.RawMessage) (common, error) {
+	var f common
+	if s, ok := m["source"]; ok {
+		src, err := webhook.UnmarshalSource(s)
+		if err != nil {
+			return f, fmt.Errorf("source: %w: %w", channels.ErrMalformed, err)
+		}
+		f.source = src
+	}
+	if err := optional(m, "webhookEventId", &f.id); err != nil {
+		return f, err
+	}
+	if err := optional(m, "timestamp", &f.ts); err != nil {
+		return f, err
+	}
+	if err := optional(m, "deliveryContext", &f.delivery); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// optional decodes m[key] into v when the key is present.
+func optional(m map[string]json.RawMessage, key string, v any) error {
+	data, ok := m[key]
+	if !ok {
+		return nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %w: %w", key, channels.ErrMalformed, err)
+	}
+	return nil
+}
+
+// userID returns the source's userId, "" when the source has none (a group
+// or room event not caused by one user, or no source at all).
+func userID(src webhook.SourceInterface) (string, error) {
+	switch s := src.(type) {
+	case webhook.UserSource:
+		return s.UserId, nil
+	case webhook.GroupSource:
+		return s.UserId, nil
+	case webhook.RoomSource:
+		return s.UserId, nil
+	case webhook.UnknownSource:
+		var id string
+		if err := optional(s.Raw, "userId", &id); err != nil {
+			return "", fmt.Errorf("source: %w", err)
+		}
+		return id, nil
+	default:
+		return "", nil
+	}
+}
+
+// message normalizes the message of a message event. Only text messages
+// carry Text; the content of other types stays in Raw.
+func message(m webhook.MessageContentInterface) (*channels.Message, error) {
+	switch m := m.(type) {
+	case nil:
+		return nil, fmt.Errorf("message event has no message: %w", channels.ErrMalformed)
+	case webhook.TextMessageContent:
+		return &channels.Message{ID: m.Id, Type: m.GetType(), Text: m.Text}, nil
+	case webhook.ImageMessageContent:
+		return &channels.Message{ID: m.Id, Type: m.GetType()}, nil
+	case webhook.VideoMessageContent:
+		return &channels.Message{ID: m.Id, Type: m.GetType()}, nil
+	case webhook.AudioMessageContent:
+		return &channels.Message{ID: m.Id, Type: m.GetType()}, nil
+	case webhook.FileMessageContent:
+		return &channels.Message{ID: m.Id, Type: m.GetType()}, nil
+	case webhook.LocationMessageContent:
+		return &channels.Message{ID: m.Id, Type: m.GetType()}, nil
+	case webhook.StickerMessageContent:
+		return &channels.Message{ID: m.Id, Type: m.GetType()}, nil
+	case webhook.UnknownMessageContent:
+		msg := &channels.Message{Type: m.GetType()}
+		if err := optional(m.Raw, "id", &msg.ID); err != nil {
+			return nil, fmt.Errorf("message: %w", err)
+		}
+		return msg, nil
+	default:
+		return &channels.Message{Type: m.GetType()}, nil
+	}
+}
