@@ -2,6 +2,7 @@ package blocklist
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -12,14 +13,17 @@ import (
 )
 
 // blockScript stores a block entry, adds it to the bucket's index, ends the
-// contact's open conversation with status blocked and appends the audit
-// record, all or nothing. Every read that can refuse comes before the first
-// write, so a refusal leaves no trace.
+// contact's open conversation with status blocked, tells the helpdesk
+// (contact.blocked, and conversation.ended when one ended) and appends the
+// audit record, all or nothing. Every read that can refuse comes before the
+// first write, so a refusal leaves no trace.
 //
-// KEYS: settings, block, blocked index, audit, conversation
-// ARGV: channel, contact, note, action, actor, now ms, expires ms or "",
-//
-//	index member, default enabled ("1"/"0"), audit detail
+// KEYS: 1 settings, 2 block, 3 blocked index, 4 audit, 5 conversation,
+// 6 delivery stream
+// ARGV: 1 channel, 2 contact, 3 note, 4 action, 5 actor, 6 now ms, 7 expires
+// ms or "", 8 index member, 9 default enabled, 10 audit detail, 11 channel
+// type, 12 contact.blocked id, 13 its payload, 14 conversation.ended id,
+// 15 its payload
 var blockScript = redis.NewScript(`
 local enabled = redis.call('HGET', KEYS[1], 'block_contact_enabled') or ARGV[9]
 if enabled ~= '1' then return {'disabled', ''} end
@@ -28,11 +32,19 @@ redis.call('HSET', KEYS[2], 'channel', ARGV[1], 'contact', ARGV[2], 'note', ARGV
   'action', ARGV[4], 'blocked_by', ARGV[5], 'blocked_at', ARGV[6], 'expires_at', ARGV[7])
 if ARGV[7] ~= '' then redis.call('PEXPIREAT', KEYS[2], ARGV[7]) end
 redis.call('ZADD', KEYS[3], 0, ARGV[8])
+local conv = redis.call('HGET', KEYS[5], 'id') or ''
 local ended = ''
 if redis.call('HGET', KEYS[5], 'status') == 'open' then
   redis.call('HSET', KEYS[5], 'status', 'blocked', 'ended_at', ARGV[6])
-  ended = redis.call('HGET', KEYS[5], 'id')
+  ended = conv
 end
+local function notice(id, typ, p)
+  redis.call('XADD', KEYS[6], '*', 'id', id, 'tgt', 'helpdesk', 'type', typ, 'ch', ARGV[1],
+    'ct', ARGV[11], 'co', ARGV[2], 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned',
+    'auto', '0', 'blk', '1', 'ev', p)
+end
+if ended ~= '' then notice(ARGV[14], 'conversation.ended', ARGV[15]) end
+notice(ARGV[12], 'contact.blocked', ARGV[13])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', '` + strconv.Itoa(auditMaxLen) + `', '*',
   'at', ARGV[6], 'actor', ARGV[5], 'action', 'block', 'channel', ARGV[1], 'contact', ARGV[2],
   'ticket', '', 'detail', ARGV[10])
@@ -69,23 +81,12 @@ func (s *Store) Block(ctx context.Context, req BlockRequest) (BlockResult, error
 	if err := validateBlock(req, now); err != nil {
 		return BlockResult{}, err
 	}
+	info, err := s.channel(req.Channel)
+	if err != nil {
+		return BlockResult{}, err
+	}
 	k := keysOf(req.Channel, req.Contact)
 	expires, detail := "", "action="+string(req.Action)
-	if req.ExpiresAt != nil {
-		expires = strconv.FormatInt(ms(*req.ExpiresAt), 10)
-		detail += " expires_at=" + req.ExpiresAt.UTC().Format(time.RFC3339)
-	}
-	res, err := blockScript.Run(ctx, s.rdb,
-		[]string{k.settings, k.block, k.blocked, k.audit, k.conv},
-		req.Channel, req.Contact, req.Note, string(req.Action), req.Actor, ms(now), expires,
-		member(req.Channel, req.Contact), boolFlag(s.defaultEnabled), detail,
-	).StringSlice()
-	if err != nil {
-		return BlockResult{}, storeErr(err)
-	}
-	if res[0] == "disabled" {
-		return BlockResult{}, ErrDisabled
-	}
 	e := Entry{
 		Channel: req.Channel, Contact: req.Contact, Note: req.Note, Action: req.Action,
 		BlockedBy: req.Actor, BlockedAt: now.UTC(),
@@ -93,6 +94,22 @@ func (s *Store) Block(ctx context.Context, req BlockRequest) (BlockResult, error
 	if req.ExpiresAt != nil {
 		t := fromMS(ms(*req.ExpiresAt))
 		e.ExpiresAt = &t
+		expires = strconv.FormatInt(ms(t), 10)
+		detail += " expires_at=" + t.Format(time.RFC3339)
+	}
+	blockedID, blockedP := notice("contact.blocked", now, e)
+	endedID, endedP := notice("conversation.ended", now, map[string]string{"status": "blocked", "reason": "contact.blocked"})
+	res, err := blockScript.Run(ctx, s.rdb,
+		[]string{k.settings, k.block, k.blocked, k.audit, k.conv, k.queue},
+		req.Channel, req.Contact, req.Note, string(req.Action), req.Actor, ms(now), expires,
+		member(req.Channel, req.Contact), boolFlag(s.defaultEnabled), detail, info.Type,
+		blockedID, blockedP, endedID, endedP,
+	).StringSlice()
+	if err != nil {
+		return BlockResult{}, storeErr(err)
+	}
+	if res[0] == "disabled" {
+		return BlockResult{}, ErrDisabled
 	}
 	return BlockResult{Entry: e, EndedConversation: res[1]}, nil
 }
@@ -180,4 +197,22 @@ func entryFrom(v map[string]string, now time.Time) (Entry, bool) {
 		e.ExpiresAt = &t
 	}
 	return e, true
+}
+
+// channel returns the configured channel's info, or ErrInvalid.
+func (s *Store) channel(id string) (ChannelInfo, error) {
+	info, ok := s.channels[id]
+	if !ok {
+		return ChannelInfo{}, fmt.Errorf("%w: unknown channel %q", ErrInvalid, id)
+	}
+	return info, nil
+}
+
+// notice returns a new envelope id and the stored payload of a lifecycle
+// notice to the helpdesk.
+func notice(typ string, now time.Time, data any) (string, []byte) {
+	id := newID("evt_")
+	d, _ := json.Marshal(data)
+	p, _ := json.Marshal(payload{ID: id, Type: typ, ReceivedAt: now.UTC(), Data: d})
+	return id, p
 }

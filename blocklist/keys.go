@@ -47,6 +47,11 @@ type bucketKeys struct {
 	settings string // hash: block_contact_enabled
 	blocked  string // sorted set, lexical: channel \x00 contact of blocked contacts
 	audit    string // stream of admin actions
+	tickets  string // sorted set of open ticket ids by first message time
+	queue    string // stream: the bucket's delivery queue shard
+	lease    string // string: the replica that delivers the shard now
+	dead     string // hash: parked deliveries by dead-letter id
+	deadIdx  string // sorted set of dead-letter ids by time parked
 }
 
 func keysOfBucket(b int) bucketKeys {
@@ -56,16 +61,37 @@ func keysOfBucket(b int) bucketKeys {
 		settings: t + "settings",
 		blocked:  t + "blocked",
 		audit:    t + "audit",
+		tickets:  t + "tickets",
+		queue:    t + "queue",
+		lease:    t + "lease",
+		dead:     t + "dead",
+		deadIdx:  t + "deadidx",
 	}
 }
 
 // contactKeys are the keys of one (channel, contact); all in one slot.
 type contactKeys struct {
 	bucketKeys
-	bucket int
-	block  string // hash: the block entry; expires with the block
-	conv   string // hash: the latest conversation
+	bucket         int
+	block          string // hash: the block entry; expires with the block
+	conv           string // hash: the latest conversation
+	convMessages   string // list: messages recorded on the latest conversation
+	ticket         string // hash: the contact's open blocked ticket
+	ticketMessages string // list: the open ticket's messages, oldest first
 }
+
+// dedupe is the marker of a seen platform event id.
+func (k bucketKeys) dedupe(channel, eventID string) string {
+	return "hw:" + k.tag + ":dd:" + channel + ":" + eventID
+}
+
+// channelTickets is the sorted set of the channel's open tickets.
+func (k bucketKeys) channelTickets(channel string) string {
+	return "hw:" + k.tag + ":tickets:" + channel
+}
+
+// ticketID maps a ticket id to its channel and contact.
+func (k bucketKeys) ticketID(id string) string { return "hw:" + k.tag + ":tktid:" + id }
 
 func keysOf(channel, contact string) contactKeys {
 	b := BucketOf(channel, contact)
@@ -73,10 +99,13 @@ func keysOf(channel, contact string) contactKeys {
 	id := channel + ":" + contact
 	t := "hw:" + bk.tag + ":"
 	return contactKeys{
-		bucketKeys: bk,
-		bucket:     b,
-		block:      t + "block:" + id,
-		conv:       t + "conv:" + id,
+		bucketKeys:     bk,
+		bucket:         b,
+		block:          t + "block:" + id,
+		conv:           t + "conv:" + id,
+		convMessages:   t + "convmsg:" + id,
+		ticket:         t + "tkt:" + id,
+		ticketMessages: t + "tktmsg:" + id,
 	}
 }
 

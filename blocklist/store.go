@@ -28,6 +28,8 @@ var (
 	ErrInvalid = errors.New("invalid")
 	// ErrDisabled means block_contact_enabled is off.
 	ErrDisabled = errors.New("block contact feature disabled")
+	// ErrBlocked means the contact is blocked and the action is refused.
+	ErrBlocked = errors.New("contact is blocked")
 	// ErrUnavailable means the store could not be reached or refused to
 	// serve; nothing was changed that the caller must know of.
 	ErrUnavailable = errors.New("store unavailable")
@@ -85,6 +87,8 @@ type Config struct {
 	DefaultEnabled bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Channels are the configured channels by id.
+	Channels map[string]ChannelInfo
 }
 
 // Store is the blocklist on Redis.
@@ -92,6 +96,7 @@ type Store struct {
 	rdb            redis.UniversalClient
 	defaultEnabled bool
 	now            func() time.Time
+	channels       map[string]ChannelInfo
 }
 
 // New returns a Store on rdb, which may be a single client, a failover
@@ -103,7 +108,12 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Store{rdb: rdb, defaultEnabled: cfg.DefaultEnabled, now: cfg.Now}, nil
+	for id, ch := range cfg.Channels {
+		if ch.DedupeWindow <= 0 {
+			return nil, fmt.Errorf("blocklist: channel %q: dedupe window must be positive", id)
+		}
+	}
+	return &Store{rdb: rdb, defaultEnabled: cfg.DefaultEnabled, now: cfg.Now, channels: cfg.Channels}, nil
 }
 
 // Ping reports whether the store answers.

@@ -28,7 +28,12 @@ func (c *clock) Add(d time.Duration) {
 
 func newStore(t *testing.T, rdb redis.UniversalClient, enabled bool) *blocklist.Store {
 	t.Helper()
-	s, err := blocklist.New(blocklist.Config{DefaultEnabled: enabled}, rdb)
+	chans := map[string]blocklist.ChannelInfo{}
+	for _, id := range []string{"line-main", "line-other", "c", "web", "a-chan", "b-chan"} {
+		chans[id] = blocklist.ChannelInfo{Type: "line", DedupeWindow: time.Hour}
+	}
+	chans["bot-chan"] = blocklist.ChannelInfo{Type: "line", Bot: true, DedupeWindow: time.Hour}
+	s, err := blocklist.New(blocklist.Config{DefaultEnabled: enabled, Channels: chans}, rdb)
 	if err != nil {
 		t.Fatal(err)
 	}

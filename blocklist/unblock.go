@@ -32,19 +32,46 @@ type UnblockResult struct {
 	Deleted int `json:"deleted"`
 }
 
-// unblockScript removes the block entry and its index member and appends the
-// audit record, all or nothing. Unblock is idempotent: unblocking a contact
-// that is not blocked changes nothing but the audit trail.
+// unblockScript removes the block entry and its index member, releases or
+// deletes the contact's open blocked ticket, tells the helpdesk and appends
+// the audit record, all or nothing. Unblock is idempotent: unblocking a
+// contact that is not blocked and has no ticket changes nothing but the audit
+// trail.
 //
-// KEYS: block, blocked index, audit
-// ARGV: channel, contact, index member, actor, now ms, detail
+// KEYS: 1 block, 2 blocked index, 3 audit, 4 ticket, 5 ticket messages,
+// 6 tickets index, 7 channel tickets index, 8 delivery stream, 9 conversation
+// ARGV: 1 channel, 2 contact, 3 index member, 4 actor, 5 now ms, 6 mode,
+// 7 channel type, 8 target, 9 queue, 10 ticket notice id, 11 its payload,
+// 12 contact.unblocked id, 13 its payload, 14 ticket id key prefix
 var unblockScript = redis.NewScript(`
 local existed = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[3])
+local kt, ktm, kidx, kcidx, kq = KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local conv = redis.call('HGET', KEYS[9], 'id') or ''
+local ch, ct, co, target, queue, nid, np = ARGV[1], ARGV[7], ARGV[2], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
+local released, deleted, n = 0, 0, 0
+local tid = redis.call('HGET', kt, 'id')
+if tid then
+  local ktidkey = ARGV[14] .. tid
+  if ARGV[6] == 'release' then
+` + releaseLua + `
+    released = 1
+  else
+` + deleteLua + `
+    deleted = 1
+  end
+end
+if existed == 1 then
+  redis.call('XADD', kq, '*', 'id', ARGV[12], 'tgt', 'helpdesk', 'type', 'contact.unblocked',
+    'ch', ch, 'ct', ct, 'co', co, 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned',
+    'auto', '0', 'blk', '0', 'ev', ARGV[13])
+end
+local detail = 'tickets=' .. ARGV[6]
+if tid then detail = detail .. ' ticket=' .. tid .. ' messages=' .. n end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', '` + strconv.Itoa(auditMaxLen) + `', '*',
-  'at', ARGV[5], 'actor', ARGV[4], 'action', 'unblock', 'channel', ARGV[1], 'contact', ARGV[2],
-  'ticket', '', 'detail', ARGV[6])
-return {existed, 0, 0}
+  'at', ARGV[5], 'actor', ARGV[4], 'action', 'unblock', 'channel', ch, 'contact', co,
+  'ticket', tid or '', 'detail', detail)
+return {existed, released, deleted}
 `)
 
 // Unblock lifts the contact's block and handles its blocked tickets as mode
@@ -56,9 +83,23 @@ func (s *Store) Unblock(ctx context.Context, channel, contact, actor string, mod
 	if !mode.Valid() {
 		return UnblockResult{}, fmt.Errorf("%w: tickets must be release or delete", ErrInvalid)
 	}
+	info, err := s.channel(channel)
+	if err != nil {
+		return UnblockResult{}, err
+	}
+	target, queue := info.release()
+	now := s.now()
+	typ := "ticket.released"
+	if mode == TicketsDelete {
+		typ = "ticket.deleted"
+	}
+	nid, np := notice(typ, now, map[string]any{"routed_to": queue, "reason": "contact.unblocked"})
+	uid, up := notice("contact.unblocked", now, map[string]any{"actor": actor, "tickets": mode})
 	k := keysOf(channel, contact)
-	res, err := unblockScript.Run(ctx, s.rdb, []string{k.block, k.blocked, k.audit},
-		channel, contact, member(channel, contact), actor, ms(s.now()), "tickets="+string(mode),
+	res, err := unblockScript.Run(ctx, s.rdb,
+		[]string{k.block, k.blocked, k.audit, k.ticket, k.ticketMessages, k.tickets, k.channelTickets(channel), k.queue, k.conv},
+		channel, contact, member(channel, contact), actor, ms(now), string(mode), info.Type,
+		target, queue, nid, np, uid, up, k.ticketID(""),
 	).Int64Slice()
 	if err != nil {
 		return UnblockResult{}, storeErr(err)

@@ -87,14 +87,14 @@ const (
 	DefaultDeliveryTimeout = 10 * time.Second
 	// DefaultDeliveryMaxAttempts is the number of attempts before a
 	// delivery is parked in the dead letters.
-	DefaultDeliveryMaxAttempts = 12
+	DefaultDeliveryMaxAttempts = 10
 	// DefaultDeliveryBackoffMin is the first retry delay.
 	DefaultDeliveryBackoffMin = 500 * time.Millisecond
 	// DefaultDeliveryBackoffMax caps the retry delay.
-	DefaultDeliveryBackoffMax = 5 * time.Minute
+	DefaultDeliveryBackoffMax = time.Minute
 	// DefaultDeliveryParallelism is the number of delivery workers per
 	// shard.
-	DefaultDeliveryParallelism = 1
+	DefaultDeliveryParallelism = 16
 	// DefaultShutdownGrace bounds the drain on SIGTERM.
 	DefaultShutdownGrace = 20 * time.Second
 
@@ -288,13 +288,13 @@ type Delivery struct {
 	// Timeout bounds one delivery attempt (default 10s).
 	Timeout Duration `yaml:"timeout,omitempty"`
 	// MaxAttempts is how many attempts are made before a delivery is parked
-	// in the dead letters (default 12).
+	// in the dead letters (default 10).
 	MaxAttempts int `yaml:"max_attempts,omitempty"`
 	// BackoffMin is the first retry delay (default 500ms).
 	BackoffMin Duration `yaml:"backoff_min,omitempty"`
-	// BackoffMax caps the retry delay (default 5m).
+	// BackoffMax caps the retry delay (default 1m).
 	BackoffMax Duration `yaml:"backoff_max,omitempty"`
-	// Parallelism is the number of delivery workers per shard (default 1).
+	// Parallelism is how many contacts of one shard are delivered at once (default 16); each contact's deliveries stay in order.
 	Parallelism int `yaml:"parallelism,omitempty"`
 }
 

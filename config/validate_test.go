@@ -233,7 +233,7 @@ func TestErrors(t *testing.T) {
 		{"delivery max_attempts", file("delivery: {max_attempts: -3}", lineCh), "config: delivery.max_attempts: must be positive"},
 		{"delivery backoff_min", file("delivery: {backoff_min: -1ms}", lineCh), "config: delivery.backoff_min: must be positive, got -1ms"},
 		{"delivery backoff_max", file("delivery: {backoff_max: -1m}", lineCh), "config: delivery.backoff_max: must be positive, got -1m0s"},
-		{"delivery backoff order", file("delivery: {backoff_min: 10m}", lineCh), "config: delivery.backoff_min: 10m0s exceeds delivery.backoff_max 5m0s"},
+		{"delivery backoff order", file("delivery: {backoff_min: 10m}", lineCh), "config: delivery.backoff_min: 10m0s exceeds delivery.backoff_max 1m0s"},
 		{"delivery parallelism", file("delivery: {parallelism: -1}", lineCh), "config: delivery.parallelism: must be positive"},
 		{"shutdown grace", file("shutdown: {grace: -5s}", lineCh), "config: shutdown.grace: must be positive, got -5s"},
 	}

@@ -186,11 +186,9 @@ func (g *Gateway) blockedContacts(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	channel := c.Query("channel")
-	if channel != "" {
-		if _, ok := g.channels[channel]; !ok {
-			return fmt.Errorf("%w: %q", errUnknownChannel, channel)
-		}
+	channel, err := g.channelFilter(c)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := g.reqCtx(c)
 	defer cancel()
@@ -219,4 +217,16 @@ func (g *Gateway) audit(c *fiber.Ctx) error {
 		items = []blocklist.AuditRecord{}
 	}
 	return c.JSON(fiber.Map{"items": items})
+}
+
+// channelFilter returns the channel query parameter, which must name a
+// configured channel when set.
+func (g *Gateway) channelFilter(c *fiber.Ctx) (string, error) {
+	channel := c.Query("channel")
+	if channel != "" {
+		if _, ok := g.channels[channel]; !ok {
+			return "", fmt.Errorf("%w: %q", errUnknownChannel, channel)
+		}
+	}
+	return channel, nil
 }

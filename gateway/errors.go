@@ -44,6 +44,7 @@ var mapping = []struct {
 	{blocklist.ErrInvalid, http.StatusBadRequest, "invalid_request"},
 	{blocklist.ErrNotFound, http.StatusNotFound, "not_found"},
 	{blocklist.ErrDisabled, http.StatusConflict, "feature_disabled"},
+	{blocklist.ErrBlocked, http.StatusConflict, "contact_blocked"},
 	{blocklist.ErrUnavailable, http.StatusServiceUnavailable, "store_unavailable"},
 	{channels.ErrBadSignature, http.StatusUnauthorized, "bad_signature"},
 	{channels.ErrMalformed, http.StatusBadRequest, "malformed_payload"},

@@ -13,7 +13,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/hookwall/hookwall/blocklist"
-	"github.com/hookwall/hookwall/channels"
 )
 
 // Store is what the gateway needs of the blocklist.
@@ -27,13 +26,14 @@ type Store interface {
 	IsBlocked(ctx context.Context, channel, contact string) (bool, error)
 	List(ctx context.Context, req blocklist.ListRequest) ([]blocklist.Entry, string, error)
 	Audit(ctx context.Context, limit int) ([]blocklist.AuditRecord, error)
-}
-
-// Ingester decides and durably stores the events of one webhook request.
-type Ingester interface {
-	// Ingest stores every event and returns the count of each decision; it
-	// returns only after all are stored, or an error when any is not.
-	Ingest(ctx context.Context, ch ChannelConfig, events []channels.Event) (Counts, error)
+	Ingest(ctx context.Context, events []blocklist.Event) ([]blocklist.Outcome, error)
+	GetConversation(ctx context.Context, channel, contact string) (blocklist.Conversation, error)
+	ListTickets(ctx context.Context, req blocklist.TicketListRequest) ([]blocklist.Ticket, string, error)
+	GetTicket(ctx context.Context, id string) (blocklist.Ticket, error)
+	ReleaseTicket(ctx context.Context, id, actor string) (blocklist.Release, error)
+	DeleteTicket(ctx context.Context, id, actor string) error
+	DeadLetters(ctx context.Context, limit int, cursor string) ([]blocklist.DeadLetter, string, error)
+	RetryDeadLetter(ctx context.Context, id, actor string) (blocklist.DeadLetter, error)
 }
 
 // Counts is the webhook answer: how many events got each decision.
@@ -77,7 +77,6 @@ type Config struct {
 type Gateway struct {
 	app      *fiber.App
 	store    Store
-	ingest   Ingester
 	log      *slog.Logger
 	auth     *authenticator
 	channels map[string]ChannelConfig
@@ -86,8 +85,8 @@ type Gateway struct {
 }
 
 // New builds the gateway and its routes.
-func New(cfg Config, store Store, ingest Ingester, log *slog.Logger) (*Gateway, error) {
-	if store == nil || ingest == nil || log == nil {
+func New(cfg Config, store Store, log *slog.Logger) (*Gateway, error) {
+	if store == nil || log == nil {
 		return nil, errors.New("gateway: nil dependency")
 	}
 	if len(cfg.Channels) == 0 {
@@ -101,7 +100,7 @@ func New(cfg Config, store Store, ingest Ingester, log *slog.Logger) (*Gateway, 
 		return nil, err
 	}
 	g := &Gateway{
-		store: store, ingest: ingest, log: log, auth: auth,
+		store: store, log: log, auth: auth,
 		channels: map[string]ChannelConfig{}, timeout: cfg.RequestTimeout,
 		ready: func() bool { return true },
 	}
@@ -155,7 +154,14 @@ func (g *Gateway) routes() {
 	admin.Post("/channels/:channel/contacts/:contact/unblock", g.role(RoleAgent), g.unblock)
 	admin.Get("/channels/:channel/contacts/:contact", g.role(RoleAgent), g.contactStatus)
 	admin.Get("/blocked-contacts", g.role(RoleAgent), g.blockedContacts)
+	admin.Get("/channels/:channel/contacts/:contact/conversation", g.role(RoleAgent), g.conversation)
+	admin.Get("/blocked-tickets", g.role(RoleSupervisor), g.listTickets)
+	admin.Get("/blocked-tickets/:id", g.role(RoleSupervisor), g.getTicket)
+	admin.Post("/blocked-tickets/:id/unblock", g.role(RoleSupervisor), g.releaseTicket)
+	admin.Delete("/blocked-tickets/:id", g.role(RoleSupervisor), g.deleteTicket)
 	admin.Get("/audit", g.role(RoleAdmin), g.audit)
+	admin.Get("/dead-letters", g.role(RoleAdmin), g.deadLetters)
+	admin.Post("/dead-letters/:id/retry", g.role(RoleAdmin), g.retryDeadLetter)
 
 	a.Post("/v1/channels/:channel/contacts/:contact/messages", g.role(RoleAgent), g.sendMessage)
 }

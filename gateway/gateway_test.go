@@ -58,12 +58,6 @@ func (f *fakeChannel) Send(_ context.Context, contact, text string) (string, err
 	return "msg-1", nil
 }
 
-type countingIngester struct{}
-
-func (countingIngester) Ingest(_ context.Context, _ gateway.ChannelConfig, evs []channels.Event) (gateway.Counts, error) {
-	return gateway.Counts{Forwarded: len(evs)}, nil
-}
-
 type env struct {
 	t     *testing.T
 	base  string
@@ -77,7 +71,9 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	srv := redistest.Start(t)
 	rdb := srv.Client()
-	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true}, rdb)
+	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]blocklist.ChannelInfo{
+		"line-main": {Type: "fake", DedupeWindow: time.Hour},
+	}}, rdb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +89,7 @@ func newEnv(t *testing.T) *env {
 		},
 		Channels:       []gateway.ChannelConfig{{Adapter: ch, BlockedAction: blocklist.ActionQueue}},
 		RequestTimeout: 3 * time.Second,
-	}, store, countingIngester{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

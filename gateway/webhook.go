@@ -1,11 +1,14 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/channels"
 )
 
@@ -32,11 +35,42 @@ func (g *Gateway) webhook(c *fiber.Ctx) error {
 		}
 		return err
 	}
+	if len(events) == 0 {
+		return c.JSON(Counts{})
+	}
+	now := time.Now()
+	tp := c.Get("traceparent")
+	batch := make([]blocklist.Event, len(events))
+	for i, e := range events {
+		var msg json.RawMessage
+		if e.Message != nil {
+			msg, _ = json.Marshal(e.Message)
+		}
+		batch[i] = blocklist.Event{
+			Channel: ch.Adapter.ID(), Contact: e.Contact, ID: e.ID, Type: e.Type, Message: msg,
+			ReceivedAt: now, Raw: e.Raw, TraceParent: tp,
+		}
+	}
 	ctx, cancel := g.reqCtx(c)
 	defer cancel()
-	counts, err := g.ingest.Ingest(ctx, ch, events)
+	outcomes, err := g.store.Ingest(ctx, batch)
 	if err != nil {
+		// Nothing is acknowledged: the platform retries, and what was
+		// stored already is recognized as a duplicate then.
 		return err
+	}
+	var counts Counts
+	for _, o := range outcomes {
+		switch o.Decision {
+		case blocklist.Forwarded:
+			counts.Forwarded++
+		case blocklist.Recorded:
+			counts.Recorded++
+		case blocklist.Queued:
+			counts.Queued++
+		case blocklist.Duplicate:
+			counts.Duplicates++
+		}
 	}
 	return c.JSON(counts)
 }

@@ -1,0 +1,272 @@
+package blocklist
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+)
+
+// Decision is what happened to one inbound event.
+type Decision string
+
+// The decisions of the contract.
+const (
+	Forwarded Decision = "forwarded"
+	Recorded  Decision = "recorded"
+	Queued    Decision = "queued"
+	Duplicate Decision = "duplicate"
+)
+
+// Targets of a delivery.
+const (
+	TargetBot      = "bot"
+	TargetHelpdesk = "helpdesk"
+)
+
+// MaxEventIDBytes bounds a platform event id used for de-duplication.
+const MaxEventIDBytes = 256
+
+// conversationTTL is how long a conversation and its recorded messages are
+// kept after its last message.
+const conversationTTL = 30 * 24 * time.Hour
+
+// conversationMessages bounds the messages kept on one conversation.
+const conversationMessages = 1000
+
+// ChannelInfo is what the store needs to know of a configured channel.
+type ChannelInfo struct {
+	// Type is the platform: line, whatsapp or webchat.
+	Type string
+	// Bot is true when the channel has an enabled bot.
+	Bot bool
+	// DedupeWindow is how long an event id is remembered.
+	DedupeWindow time.Duration
+}
+
+// Event is an inbound event as the store decides and keeps it.
+type Event struct {
+	// Channel and Contact say whose event it is; Contact may be empty for
+	// events without a user, which are forwarded without a blocklist check.
+	Channel, Contact string
+	// ID is the platform's event id, the dedupe key.
+	ID string
+	// Type is the event type ("message", "follow", ...).
+	Type string
+	// Message is the message part as JSON, or nil.
+	Message json.RawMessage
+	// ReceivedAt is when hookwall received the event.
+	ReceivedAt time.Time
+	// Raw is the platform's own event.
+	Raw json.RawMessage
+	// TraceParent is the W3C trace context of the inbound request, passed on
+	// to the delivery.
+	TraceParent string
+}
+
+// Outcome is the decision on one event and where it went.
+type Outcome struct {
+	// Decision is what happened.
+	Decision Decision
+	// Envelope is the id of the delivery envelope (empty for duplicates).
+	Envelope string
+	// Conversation is the conversation the event is on, if any.
+	Conversation string
+	// Ticket is the blocked ticket the event was queued on, if any.
+	Ticket string
+}
+
+// payload is the stored form of an event: what the delivery envelope, a
+// ticket and a conversation carry of it.
+type payload struct {
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	Message    json.RawMessage `json:"message,omitempty"`
+	ReceivedAt time.Time       `json:"received_at"`
+	Raw        json.RawMessage `json:"raw,omitempty"`
+	Data       json.RawMessage `json:"data,omitempty"`
+}
+
+// ingestScript decides one event and stores the result, all in one round trip
+// on the contact's slot: dedupe marker, then (when the feature is on) the
+// block entry, then either the blocked ticket (queue), or the delivery entry
+// and the conversation (record, forward).
+//
+// KEYS: 1 settings, 2 dedupe, 3 block, 4 conversation, 5 conversation
+// messages, 6 open ticket, 7 ticket messages, 8 tickets index, 9 channel
+// tickets index, 10 new ticket id, 11 delivery stream
+// ARGV: 1 channel, 2 contact, 3 dedupe ms, 4 now ms, 5 default enabled,
+// 6 envelope id, 7 payload, 8 forward target, 9 new conversation id, 10 new
+// ticket id, 11 channel type, 12 event type, 13 conversation ttl ms,
+// 14 conversation max messages, 15 traceparent
+var ingestScript = redis.NewScript(`
+if not redis.call('SET', KEYS[2], ARGV[6], 'NX', 'PX', ARGV[3]) then
+  return {'duplicate', '', ''}
+end
+local contact = ARGV[2]
+local action = false
+if contact ~= '' then
+  local enabled = redis.call('HGET', KEYS[1], 'block_contact_enabled') or ARGV[5]
+  if enabled == '1' then action = redis.call('HGET', KEYS[3], 'action') end
+end
+if action == 'queue' then
+  local tid = redis.call('HGET', KEYS[6], 'id')
+  if not tid then
+    tid = ARGV[10]
+    redis.call('HSET', KEYS[6], 'id', tid, 'channel', ARGV[1], 'contact', contact, 'first_at', ARGV[4], 'count', 0)
+    redis.call('SET', KEYS[10], ARGV[1] .. '\0' .. contact)
+    redis.call('ZADD', KEYS[8], ARGV[4], tid)
+    redis.call('ZADD', KEYS[9], ARGV[4], tid)
+  end
+  redis.call('RPUSH', KEYS[7], ARGV[7])
+  redis.call('HINCRBY', KEYS[6], 'count', 1)
+  redis.call('HSET', KEYS[6], 'last_at', ARGV[4])
+  return {'queued', '', tid}
+end
+local conv = ''
+local decision, target, queue, auto, blk = 'forwarded', ARGV[8], 'unassigned', '1', '0'
+if ARGV[8] == 'bot' then queue = 'bot' end
+if action then
+  decision, target, queue, auto, blk = 'recorded', 'helpdesk', 'unassigned', '0', '1'
+  conv = redis.call('HGET', KEYS[4], 'id') or ''
+elseif contact ~= '' then
+  conv = redis.call('HGET', KEYS[4], 'id')
+  if not conv or redis.call('HGET', KEYS[4], 'status') ~= 'open' then
+    conv = ARGV[9]
+    redis.call('DEL', KEYS[4], KEYS[5])
+    redis.call('HSET', KEYS[4], 'id', conv, 'channel', ARGV[1], 'contact', contact, 'status', 'open', 'started_at', ARGV[4])
+  end
+end
+if conv ~= '' then
+  redis.call('RPUSH', KEYS[5], '{"decision":"' .. decision .. '","message":' .. ARGV[7] .. '}')
+  redis.call('LTRIM', KEYS[5], -tonumber(ARGV[14]), -1)
+  redis.call('HSET', KEYS[4], 'last_at', ARGV[4])
+  redis.call('PEXPIRE', KEYS[4], ARGV[13])
+  redis.call('PEXPIRE', KEYS[5], ARGV[13])
+end
+redis.call('XADD', KEYS[11], '*', 'id', ARGV[6], 'tgt', target, 'type', ARGV[12], 'ch', ARGV[1],
+  'ct', ARGV[11], 'co', contact, 'conv', conv, 'route', target, 'queue', queue, 'auto', auto,
+  'blk', blk, 'ev', ARGV[7])
+return {decision, conv, ''}
+`)
+
+// Ingest decides and stores a batch of events, pipelined in one round trip
+// per Redis node. It returns one outcome per event, in order, only when every
+// event is stored; on error some events may have been stored and the caller
+// must not acknowledge the batch: the platform's retry is deduplicated.
+func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	now := s.now()
+	type call struct {
+		keys []string
+		args []any
+		env  string
+	}
+	calls := make([]call, len(events))
+	for i, e := range events {
+		info, ok := s.channels[e.Channel]
+		if !ok {
+			return nil, fmt.Errorf("%w: unknown channel %q", ErrInvalid, e.Channel)
+		}
+		if e.ID == "" || len(e.ID) > MaxEventIDBytes {
+			return nil, fmt.Errorf("%w: event id must be 1 to %d bytes", ErrInvalid, MaxEventIDBytes)
+		}
+		if e.Contact != "" {
+			if err := ValidateContact(e.Contact); err != nil {
+				return nil, err
+			}
+		}
+		env := newID("evt_")
+		p, err := json.Marshal(payload{ID: env, Type: e.Type, Message: e.Message, ReceivedAt: e.ReceivedAt.UTC(), Raw: e.Raw})
+		if err != nil {
+			return nil, fmt.Errorf("%w: event %s: %v", ErrInvalid, e.ID, err)
+		}
+		target := TargetHelpdesk
+		if info.Bot {
+			target = TargetBot
+		}
+		k := keysOf(e.Channel, e.Contact)
+		tid := newTicketID(k.bucket)
+		calls[i] = call{
+			keys: []string{
+				k.settings, k.dedupe(e.Channel, e.ID), k.block, k.conv, k.convMessages,
+				k.ticket, k.ticketMessages, k.tickets, k.channelTickets(e.Channel), k.ticketID(tid), k.queue,
+			},
+			args: []any{
+				e.Channel, e.Contact, info.DedupeWindow.Milliseconds(), ms(now), boolFlag(s.defaultEnabled),
+				env, p, target, newID("conv_"), tid, info.Type, e.Type,
+				conversationTTL.Milliseconds(), conversationMessages, e.TraceParent,
+			},
+			env: env,
+		}
+	}
+	cmds := make([]*redis.Cmd, len(calls))
+	run := func(ctx context.Context, p redis.Pipeliner, i int) {
+		cmds[i] = ingestScript.EvalSha(ctx, p, calls[i].keys, calls[i].args...)
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range calls {
+			run(ctx, p, i)
+		}
+		return nil
+	})
+	if err != nil && isNoScript(err) {
+		// The script cache was flushed (a restarted server): send the failed
+		// calls with the script's text, which also loads it again.
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, c := range cmds {
+				if c.Err() != nil && isNoScript(c.Err()) {
+					cmds[i] = ingestScript.Eval(ctx, p, calls[i].keys, calls[i].args...)
+				}
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out := make([]Outcome, len(cmds))
+	for i, c := range cmds {
+		res, err := c.StringSlice()
+		if err != nil || len(res) != 3 {
+			return nil, storeErr(fmt.Errorf("ingest result: %v", errors.Join(err, c.Err())))
+		}
+		out[i] = Outcome{Decision: Decision(res[0]), Conversation: res[1], Ticket: res[2]}
+		if out[i].Decision != Duplicate {
+			out[i].Envelope = calls[i].env
+		}
+	}
+	return out, nil
+}
+
+func isNoScript(err error) bool {
+	return err != nil && len(err.Error()) >= 8 && err.Error()[:8] == "NOSCRIPT"
+}
+
+// newID returns a time-ordered unique id with the prefix.
+func newID(prefix string) string {
+	u := uuid.Must(uuid.NewV7())
+	return prefix + hexNoDash(u)
+}
+
+// newTicketID returns a ticket id that names its bucket, so the ticket's keys
+// are found from the id alone.
+func newTicketID(bucket int) string {
+	return "tkt_" + strconv.Itoa(bucket) + "_" + hexNoDash(uuid.Must(uuid.NewV7()))
+}
+
+func hexNoDash(u uuid.UUID) string {
+	const hx = "0123456789abcdef"
+	b := make([]byte, 32)
+	for i, c := range u {
+		b[2*i], b[2*i+1] = hx[c>>4], hx[c&15]
+	}
+	return string(b)
+}

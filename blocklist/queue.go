@@ -1,0 +1,391 @@
+package blocklist
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The delivery queue is one Redis stream per bucket (a shard). One replica at
+// a time holds a shard's lease and delivers its entries; every replica reads
+// through the same consumer group and consumer name, so a new lease holder
+// finds the entries a crashed one left unacknowledged in the group's pending
+// list and delivers them first.
+const (
+	queueGroup    = "hookwall"
+	queueConsumer = "delivery"
+)
+
+// Delivery is one queued delivery to a bot or helpdesk.
+type Delivery struct {
+	// Shard is the bucket whose stream holds the entry.
+	Shard int `json:"shard"`
+	// StreamID is the entry's id in the stream.
+	StreamID string `json:"stream_id"`
+	// ID is the envelope id, stable across retries.
+	ID string `json:"id"`
+	// Target is "bot" or "helpdesk".
+	Target string `json:"target"`
+	// Type is the envelope type: the event type or a lifecycle notice.
+	Type string `json:"type"`
+	// Channel, ChannelType and Contact say whose it is.
+	Channel     string `json:"channel"`
+	ChannelType string `json:"channel_type"`
+	Contact     string `json:"contact"`
+	// Conversation is the conversation id, if any.
+	Conversation string `json:"conversation"`
+	// Route and Queue are the envelope's routing fields.
+	Route string `json:"route"`
+	Queue string `json:"queue"`
+	// Automation and Blocked are the envelope's flags.
+	Automation bool `json:"automation"`
+	Blocked    bool `json:"blocked"`
+	// Payload is the stored event: id, type, message, received_at, raw, data.
+	Payload json.RawMessage `json:"payload"`
+	// TraceParent is the W3C trace context of the inbound request, if any.
+	TraceParent string `json:"traceparent,omitempty"`
+}
+
+// EnsureQueues creates every shard's stream and consumer group if missing.
+func (s *Store) EnsureQueues(ctx context.Context) error {
+	for b := range Buckets {
+		err := s.rdb.XGroupCreateMkStream(ctx, keysOfBucket(b).queue, queueGroup, "0").Err()
+		if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+			return storeErr(err)
+		}
+	}
+	return nil
+}
+
+// leaseScript takes the shard's lease when it is free or already ours, and
+// extends it. KEYS: lease; ARGV: owner, ttl ms.
+var leaseScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`)
+
+// releaseLeaseScript gives the lease up if it is ours.
+var releaseLeaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// AcquireLease takes or renews the shard's delivery lease for owner; it
+// reports whether owner holds it now.
+func (s *Store) AcquireLease(ctx context.Context, shard int, owner string, ttl time.Duration) (bool, error) {
+	n, err := leaseScript.Run(ctx, s.rdb, []string{keysOfBucket(shard).lease}, owner, ttl.Milliseconds()).Int()
+	if err != nil {
+		return false, storeErr(err)
+	}
+	return n == 1, nil
+}
+
+// ReleaseLease gives up the shard's lease if owner holds it.
+func (s *Store) ReleaseLease(ctx context.Context, shard int, owner string) error {
+	return storeErr(releaseLeaseScript.Run(ctx, s.rdb, []string{keysOfBucket(shard).lease}, owner).Err())
+}
+
+// ReadShard returns up to count deliveries of the shard: with pending, the
+// ones read before and not yet acknowledged (after a crash or lease
+// takeover); otherwise new ones, waiting up to block for the first.
+func (s *Store) ReadShard(ctx context.Context, shard, count int, block time.Duration, pending bool) ([]Delivery, error) {
+	id := ">"
+	if pending {
+		id, block = "0", -1
+	}
+	res, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: queueGroup, Consumer: queueConsumer, Streams: []string{keysOfBucket(shard).queue, id},
+		Count: int64(count), Block: block,
+	}).Result()
+	if err == redis.Nil {
+		return nil, nil
+	}
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "NOGROUP") {
+			if err := s.EnsureQueues(ctx); err != nil {
+				return nil, err
+			}
+			return nil, nil
+		}
+		return nil, storeErr(err)
+	}
+	var out []Delivery
+	for _, st := range res {
+		for _, m := range st.Messages {
+			if len(m.Values) == 0 {
+				continue // deleted after being read: nothing to deliver
+			}
+			out = append(out, deliveryFrom(shard, m))
+		}
+	}
+	return out, nil
+}
+
+func deliveryFrom(shard int, m redis.XMessage) Delivery {
+	str := func(k string) string { v, _ := m.Values[k].(string); return v }
+	return Delivery{
+		Shard: shard, StreamID: m.ID, ID: str("id"), Target: str("tgt"), Type: str("type"),
+		Channel: str("ch"), ChannelType: str("ct"), Contact: str("co"), Conversation: str("conv"),
+		Route: str("route"), Queue: str("queue"), Automation: str("auto") == "1", Blocked: str("blk") == "1",
+		Payload: json.RawMessage(str("ev")), TraceParent: str("tp"),
+	}
+}
+
+// ackScript acknowledges and removes delivered entries, but only while owner
+// holds the shard's lease: a replica that lost its lease leaves them to the
+// new holder, which delivers them again (at least once).
+// KEYS: lease, stream; ARGV: owner, ids...
+var ackScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local ids = {}
+for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+redis.call('XACK', KEYS[2], '` + queueGroup + `', unpack(ids))
+return redis.call('XDEL', KEYS[2], unpack(ids))
+`)
+
+// Ack acknowledges delivered entries of the shard. It reports false when
+// owner no longer holds the lease (nothing was acknowledged).
+func (s *Store) Ack(ctx context.Context, shard int, owner string, streamIDs ...string) (bool, error) {
+	if len(streamIDs) == 0 {
+		return true, nil
+	}
+	bk := keysOfBucket(shard)
+	args := make([]any, 0, len(streamIDs)+1)
+	args = append(args, owner)
+	for _, id := range streamIDs {
+		args = append(args, id)
+	}
+	n, err := ackScript.Run(ctx, s.rdb, []string{bk.lease, bk.queue}, args...).Int()
+	if err != nil {
+		return false, storeErr(err)
+	}
+	return n >= 0, nil
+}
+
+// DeadLetter is a delivery parked after its retry budget.
+type DeadLetter struct {
+	// ID names the dead letter.
+	ID string `json:"id"`
+	// Delivery is what was to be delivered.
+	Delivery Delivery `json:"delivery"`
+	// Reason is the last failure.
+	Reason string `json:"reason"`
+	// Attempts is the number of attempts made.
+	Attempts int `json:"attempts"`
+	// ParkedAt is when it was parked.
+	ParkedAt time.Time `json:"parked_at"`
+}
+
+// parkScript moves an entry from the shard's stream to its dead letters, if
+// owner still holds the lease. KEYS: lease, stream, dead, dead index;
+// ARGV: owner, stream id, dead-letter id, record, now ms.
+var parkScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
+redis.call('XACK', KEYS[2], '` + queueGroup + `', ARGV[2])
+redis.call('XDEL', KEYS[2], ARGV[2])
+return 1
+`)
+
+// Park moves a delivery to the dead letters; it reports false when owner no
+// longer holds the shard's lease (nothing changed).
+func (s *Store) Park(ctx context.Context, owner string, d Delivery, reason string, attempts int) (bool, error) {
+	bk := keysOfBucket(d.Shard)
+	dl := DeadLetter{
+		ID: "dl_" + strconv.Itoa(d.Shard) + "_" + d.StreamID, Delivery: d, Reason: reason,
+		Attempts: attempts, ParkedAt: s.now().UTC(),
+	}
+	rec, err := json.Marshal(dl)
+	if err != nil {
+		return false, fmt.Errorf("blocklist: park: %w", err)
+	}
+	n, err := parkScript.Run(ctx, s.rdb, []string{bk.lease, bk.queue, bk.dead, bk.deadIdx},
+		owner, d.StreamID, dl.ID, rec, ms(dl.ParkedAt)).Int()
+	if err != nil {
+		return false, storeErr(err)
+	}
+	return n == 1, nil
+}
+
+// DeadLetters returns parked deliveries, oldest first, and the next cursor.
+func (s *Store) DeadLetters(ctx context.Context, limit int, cursor string) ([]DeadLetter, string, error) {
+	if limit < 1 || limit > MaxListLimit {
+		return nil, "", fmt.Errorf("%w: limit must be 1 to %d", ErrInvalid, MaxListLimit)
+	}
+	after := int64(0)
+	afterID := ""
+	if cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		sc, id, ok := strings.Cut(string(b), ":")
+		v, perr := strconv.ParseInt(sc, 10, 64)
+		if err != nil || !ok || perr != nil {
+			return nil, "", fmt.Errorf("%w: bad cursor", ErrInvalid)
+		}
+		after, afterID = v, id
+	}
+	cmds := make([]*redis.ZSliceCmd, Buckets)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for b := range Buckets {
+			cmds[b] = p.ZRangeByScoreWithScores(ctx, keysOfBucket(b).deadIdx, &redis.ZRangeBy{
+				Min: strconv.FormatInt(after, 10), Max: "+inf", Count: int64(limit) + 64,
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", storeErr(err)
+	}
+	type cand struct {
+		score int64
+		id    string
+	}
+	var all []cand
+	for _, c := range cmds {
+		for _, z := range c.Val() {
+			cd := cand{int64(z.Score), z.Member.(string)}
+			if cursor != "" && (cd.score < after || cd.score == after && cd.id <= afterID) {
+				continue
+			}
+			all = append(all, cd)
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].score != all[j].score {
+			return all[i].score < all[j].score
+		}
+		return all[i].id < all[j].id
+	})
+	more := len(all) > limit
+	if more {
+		all = all[:limit]
+	}
+	out := make([]DeadLetter, 0, len(all))
+	for _, c := range all {
+		dl, err := s.deadLetter(ctx, c.id)
+		if err == nil {
+			out = append(out, dl)
+		}
+	}
+	next := ""
+	if more {
+		last := all[len(all)-1]
+		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.score, 10) + ":" + last.id))
+	}
+	return out, next, nil
+}
+
+func deadBucket(id string) (int, bool) {
+	rest, ok := strings.CutPrefix(id, "dl_")
+	if !ok || len(id) > 64 {
+		return 0, false
+	}
+	bs, _, ok := strings.Cut(rest, "_")
+	b, err := strconv.Atoi(bs)
+	if !ok || err != nil || b < 0 || b >= Buckets {
+		return 0, false
+	}
+	return b, true
+}
+
+func (s *Store) deadLetter(ctx context.Context, id string) (DeadLetter, error) {
+	b, ok := deadBucket(id)
+	if !ok {
+		return DeadLetter{}, fmt.Errorf("%w: dead letter %q", ErrNotFound, id)
+	}
+	v, err := s.rdb.HGet(ctx, keysOfBucket(b).dead, id).Result()
+	if err != nil {
+		if err == redis.Nil {
+			return DeadLetter{}, fmt.Errorf("%w: dead letter %q", ErrNotFound, id)
+		}
+		return DeadLetter{}, storeErr(err)
+	}
+	var dl DeadLetter
+	if err := json.Unmarshal([]byte(v), &dl); err != nil {
+		return DeadLetter{}, fmt.Errorf("blocklist: dead letter %s: %w", id, err)
+	}
+	return dl, nil
+}
+
+// retryScript puts a parked delivery back on its shard's stream — unless it
+// is an automation delivery of a contact that is blocked now.
+// KEYS: 1 dead, 2 dead index, 3 stream, 4 settings, 5 block, 6 audit
+// ARGV: 1 id, 2 check blocklist (1/0), 3 default enabled, 4..16 stream
+// fields, 17 actor, 18 now ms
+var retryScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'missing' end
+if ARGV[2] == '1' then
+  local enabled = redis.call('HGET', KEYS[4], 'block_contact_enabled') or ARGV[3]
+  if enabled == '1' and redis.call('EXISTS', KEYS[5]) == 1 then return 'blocked' end
+end
+redis.call('XADD', KEYS[3], '*', 'id', ARGV[4], 'tgt', ARGV[5], 'type', ARGV[6], 'ch', ARGV[7],
+  'ct', ARGV[8], 'co', ARGV[9], 'conv', ARGV[10], 'route', ARGV[11], 'queue', ARGV[12],
+  'auto', ARGV[13], 'blk', ARGV[14], 'ev', ARGV[15], 'tp', ARGV[16])
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', '` + strconv.Itoa(auditMaxLen) + `', '*',
+  'at', ARGV[18], 'actor', ARGV[17], 'action', 'dead_letter.retry', 'channel', ARGV[7],
+  'contact', ARGV[9], 'ticket', '', 'detail', ARGV[1])
+return 'ok'
+`)
+
+// RetryDeadLetter queues a parked delivery again with the same envelope id.
+// The blocklist is checked again: a delivery to automation (bot, or helpdesk
+// with automation on) of a contact that is blocked now is refused with
+// ErrBlocked and stays parked. Lifecycle notices, recorded messages and
+// released tickets' messages always go.
+func (s *Store) RetryDeadLetter(ctx context.Context, id, actor string) (DeadLetter, error) {
+	dl, err := s.deadLetter(ctx, id)
+	if err != nil {
+		return DeadLetter{}, err
+	}
+	d := dl.Delivery
+	bk := keysOfBucket(d.Shard)
+	ck := keysOf(d.Channel, d.Contact)
+	check := d.Contact != "" && d.Automation && !d.Blocked
+	res, err := retryScript.Run(ctx, s.rdb,
+		[]string{bk.dead, bk.deadIdx, bk.queue, ck.settings, ck.block, bk.audit},
+		id, boolFlag(check), boolFlag(s.defaultEnabled),
+		d.ID, d.Target, d.Type, d.Channel, d.ChannelType, d.Contact, d.Conversation, d.Route, d.Queue,
+		boolFlag(d.Automation), boolFlag(d.Blocked), string(d.Payload), d.TraceParent,
+		actor, ms(s.now()),
+	).Text()
+	if err != nil {
+		return DeadLetter{}, storeErr(err)
+	}
+	switch res {
+	case "missing":
+		return DeadLetter{}, fmt.Errorf("%w: dead letter %q", ErrNotFound, id)
+	case "blocked":
+		return DeadLetter{}, fmt.Errorf("%w: %s on %s", ErrBlocked, d.Contact, d.Channel)
+	}
+	return dl, nil
+}
+
+// QueueDepth returns the number of entries in each shard's stream.
+func (s *Store) QueueDepth(ctx context.Context) ([Buckets]int64, error) {
+	var out [Buckets]int64
+	cmds := make([]*redis.IntCmd, Buckets)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for b := range Buckets {
+			cmds[b] = p.XLen(ctx, keysOfBucket(b).queue)
+		}
+		return nil
+	})
+	if err != nil {
+		return out, storeErr(err)
+	}
+	for b, c := range cmds {
+		out[b] = c.Val()
+	}
+	return out, nil
+}

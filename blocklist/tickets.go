@@ -1,0 +1,330 @@
+package blocklist
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Ticket is a blocked ticket: the messages a contact sent while blocked with
+// action queue, waiting for a supervisor.
+type Ticket struct {
+	// ID names the ticket.
+	ID string `json:"id"`
+	// Channel and Contact name the contact.
+	Channel string `json:"channel"`
+	Contact string `json:"contact"`
+	// MessageCount is the number of messages on the ticket.
+	MessageCount int `json:"message_count"`
+	// FirstMessageAt and LastMessageAt bound the messages' arrival.
+	FirstMessageAt time.Time `json:"first_message_at"`
+	LastMessageAt  time.Time `json:"last_message_at"`
+	// Messages are the ticket's messages, oldest first (GetTicket only).
+	Messages []json.RawMessage `json:"messages,omitempty"`
+}
+
+// Release says where a released ticket went.
+type Release struct {
+	// ID is the ticket.
+	ID string `json:"id"`
+	// RoutedTo is "bot" or "unassigned".
+	RoutedTo string `json:"routed_to"`
+	// Messages is the number of messages released.
+	Messages int `json:"messages"`
+}
+
+// releaseLua moves the open ticket's messages, in order, to the delivery
+// stream, tells the helpdesk, and removes the ticket. It is shared by the
+// ticket release and by unblock's Unblock All; it expects the locals kt
+// (ticket), ktm (ticket messages), kidx, kcidx (indexes), kq (stream), conv,
+// ch, ct, co, target, queue, nid and np (notice id and payload) and sets n.
+const releaseLua = `
+local tid = redis.call('HGET', kt, 'id')
+local msgs = redis.call('LRANGE', ktm, 0, -1)
+for _, m in ipairs(msgs) do
+  local p = cjson.decode(m)
+  redis.call('XADD', kq, '*', 'id', p['id'], 'tgt', target, 'type', p['type'], 'ch', ch, 'ct', ct,
+    'co', co, 'conv', conv, 'route', target, 'queue', queue, 'auto', '1', 'blk', '1', 'ev', m)
+end
+n = #msgs
+redis.call('XADD', kq, '*', 'id', nid, 'tgt', 'helpdesk', 'type', 'ticket.released', 'ch', ch,
+  'ct', ct, 'co', co, 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned', 'auto', '0',
+  'blk', '1', 'ev', np)
+redis.call('DEL', kt, ktm, ktidkey)
+redis.call('ZREM', kidx, tid)
+redis.call('ZREM', kcidx, tid)
+`
+
+// deleteLua removes the open ticket and its messages for good and tells the
+// helpdesk. Same locals as releaseLua.
+const deleteLua = `
+local tid = redis.call('HGET', kt, 'id')
+n = redis.call('LLEN', ktm)
+redis.call('XADD', kq, '*', 'id', nid, 'tgt', 'helpdesk', 'type', 'ticket.deleted', 'ch', ch,
+  'ct', ct, 'co', co, 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned', 'auto', '0',
+  'blk', '1', 'ev', np)
+redis.call('DEL', kt, ktm, ktidkey)
+redis.call('ZREM', kidx, tid)
+redis.call('ZREM', kcidx, tid)
+`
+
+// ticketScript releases or deletes one ticket by id and audits it.
+//
+// KEYS: 1 ticket, 2 ticket messages, 3 tickets index, 4 channel tickets
+// index, 5 ticket id key, 6 delivery stream, 7 conversation, 8 audit
+// ARGV: 1 ticket id, 2 op (release|delete), 3 channel, 4 channel type,
+// 5 contact, 6 target, 7 queue, 8 notice id, 9 notice payload, 10 actor,
+// 11 now ms
+var ticketScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return -1 end
+local kt, ktm, kidx, kcidx, ktidkey, kq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local conv = redis.call('HGET', KEYS[7], 'id') or ''
+local ch, ct, co, target, queue, nid, np = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local n = 0
+if ARGV[2] == 'release' then
+` + releaseLua + `
+else
+` + deleteLua + `
+end
+redis.call('XADD', KEYS[8], 'MAXLEN', '~', '` + strconv.Itoa(auditMaxLen) + `', '*',
+  'at', ARGV[11], 'actor', ARGV[10], 'action', 'ticket.' .. ARGV[2], 'channel', ch, 'contact', co,
+  'ticket', ARGV[1], 'detail', 'messages=' .. n .. ' routed_to=' .. queue)
+return n
+`)
+
+// ticketRef finds the channel and contact of a ticket id.
+func (s *Store) ticketRef(ctx context.Context, id string) (channel, contact string, err error) {
+	b, ok := ticketBucket(id)
+	if !ok {
+		return "", "", fmt.Errorf("%w: ticket %q", ErrNotFound, id)
+	}
+	v, err := s.rdb.Get(ctx, keysOfBucket(b).ticketID(id)).Result()
+	if err != nil {
+		if err == redis.Nil {
+			return "", "", fmt.Errorf("%w: ticket %q", ErrNotFound, id)
+		}
+		return "", "", storeErr(err)
+	}
+	channel, contact, _ = strings.Cut(v, "\x00")
+	return channel, contact, nil
+}
+
+// ticketBucket reads the bucket out of a ticket id "tkt_<bucket>_<hex>".
+func ticketBucket(id string) (int, bool) {
+	rest, ok := strings.CutPrefix(id, "tkt_")
+	if !ok || len(id) > 64 {
+		return 0, false
+	}
+	bs, _, ok := strings.Cut(rest, "_")
+	b, err := strconv.Atoi(bs)
+	if !ok || err != nil || b < 0 || b >= Buckets {
+		return 0, false
+	}
+	return b, true
+}
+
+// GetTicket returns the open ticket with its messages.
+func (s *Store) GetTicket(ctx context.Context, id string) (Ticket, error) {
+	ch, co, err := s.ticketRef(ctx, id)
+	if err != nil {
+		return Ticket{}, err
+	}
+	k := keysOf(ch, co)
+	var h *redis.MapStringStringCmd
+	var msgs *redis.StringSliceCmd
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		h = p.HGetAll(ctx, k.ticket)
+		msgs = p.LRange(ctx, k.ticketMessages, 0, -1)
+		return nil
+	})
+	if err != nil {
+		return Ticket{}, storeErr(err)
+	}
+	t, ok := ticketFrom(h.Val())
+	if !ok || t.ID != id {
+		return Ticket{}, fmt.Errorf("%w: ticket %q", ErrNotFound, id)
+	}
+	t.Messages = make([]json.RawMessage, len(msgs.Val()))
+	for i, m := range msgs.Val() {
+		t.Messages[i] = json.RawMessage(m)
+	}
+	return t, nil
+}
+
+func ticketFrom(v map[string]string) (Ticket, bool) {
+	if v["id"] == "" {
+		return Ticket{}, false
+	}
+	first, _ := strconv.ParseInt(v["first_at"], 10, 64)
+	last, _ := strconv.ParseInt(v["last_at"], 10, 64)
+	n, _ := strconv.Atoi(v["count"])
+	return Ticket{
+		ID: v["id"], Channel: v["channel"], Contact: v["contact"], MessageCount: n,
+		FirstMessageAt: fromMS(first), LastMessageAt: fromMS(last),
+	}, true
+}
+
+// ReleaseTicket releases a ticket: its messages go in order to the bot when
+// the channel has one enabled, else to the helpdesk's unassigned queue. The
+// contact stays blocked.
+func (s *Store) ReleaseTicket(ctx context.Context, id, actor string) (Release, error) {
+	n, queue, err := s.ticketOp(ctx, id, actor, "release")
+	if err != nil {
+		return Release{}, err
+	}
+	return Release{ID: id, RoutedTo: queue, Messages: n}, nil
+}
+
+// DeleteTicket removes a ticket and its messages for good.
+func (s *Store) DeleteTicket(ctx context.Context, id, actor string) error {
+	_, _, err := s.ticketOp(ctx, id, actor, "delete")
+	return err
+}
+
+func (s *Store) ticketOp(ctx context.Context, id, actor, op string) (int, string, error) {
+	ch, co, err := s.ticketRef(ctx, id)
+	if err != nil {
+		return 0, "", err
+	}
+	info, err := s.channel(ch)
+	if err != nil {
+		return 0, "", err
+	}
+	target, queue := info.release()
+	now := s.now()
+	nid, np := notice("ticket."+op+"d", now, map[string]any{"ticket": id, "routed_to": queue})
+	if op == "delete" {
+		queue = ""
+	}
+	k := keysOf(ch, co)
+	n, err := ticketScript.Run(ctx, s.rdb,
+		[]string{k.ticket, k.ticketMessages, k.tickets, k.channelTickets(ch), k.ticketID(id), k.queue, k.conv, k.audit},
+		id, op, ch, info.Type, co, target, queue, nid, np, actor, ms(now),
+	).Int()
+	if err != nil {
+		return 0, "", storeErr(err)
+	}
+	if n < 0 {
+		return 0, "", fmt.Errorf("%w: ticket %q", ErrNotFound, id)
+	}
+	return n, queue, nil
+}
+
+// release returns the target and queue name released messages go to.
+func (c ChannelInfo) release() (target, queue string) {
+	if c.Bot {
+		return TargetBot, "bot"
+	}
+	return TargetHelpdesk, "unassigned"
+}
+
+// TicketListRequest asks for one page of open tickets.
+type TicketListRequest struct {
+	// Channel, when set, keeps only that channel's tickets.
+	Channel string
+	// Limit is the page size, 1 to MaxListLimit.
+	Limit int
+	// Cursor is the NextCursor of the previous page, or "".
+	Cursor string
+}
+
+// ListTickets returns open tickets, oldest first message first, and the
+// cursor of the next page ("" after the last).
+func (s *Store) ListTickets(ctx context.Context, req TicketListRequest) ([]Ticket, string, error) {
+	if req.Limit < 1 || req.Limit > MaxListLimit {
+		return nil, "", fmt.Errorf("%w: limit must be 1 to %d", ErrInvalid, MaxListLimit)
+	}
+	afterScore, afterID, err := decodeTicketCursor(req.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	type cand struct {
+		score int64
+		id    string
+	}
+	cmds := make([]*redis.ZSliceCmd, Buckets)
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for b := range Buckets {
+			bk := keysOfBucket(b)
+			key := bk.tickets
+			if req.Channel != "" {
+				key = bk.channelTickets(req.Channel)
+			}
+			// Ties on the score are resolved by id below, so fetch from
+			// the cursor's score inclusive, enough to pass the ties.
+			cmds[b] = p.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{
+				Min: strconv.FormatInt(afterScore, 10), Max: "+inf", Count: int64(req.Limit) + 64,
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", storeErr(err)
+	}
+	var all []cand
+	for _, c := range cmds {
+		for _, z := range c.Val() {
+			cd := cand{int64(z.Score), z.Member.(string)}
+			if req.Cursor != "" && (cd.score < afterScore || cd.score == afterScore && cd.id <= afterID) {
+				continue
+			}
+			all = append(all, cd)
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].score != all[j].score {
+			return all[i].score < all[j].score
+		}
+		return all[i].id < all[j].id
+	})
+	more := len(all) > req.Limit
+	if more {
+		all = all[:req.Limit]
+	}
+	out := make([]Ticket, 0, len(all))
+	for _, c := range all {
+		ch, co, err := s.ticketRef(ctx, c.id)
+		if err != nil {
+			continue // released or deleted meanwhile
+		}
+		v, err := s.rdb.HGetAll(ctx, keysOf(ch, co).ticket).Result()
+		if err != nil {
+			return nil, "", storeErr(err)
+		}
+		if t, ok := ticketFrom(v); ok && t.ID == c.id {
+			out = append(out, t)
+		}
+	}
+	next := ""
+	if more {
+		last := all[len(all)-1]
+		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.score, 10) + ":" + last.id))
+	}
+	return out, next, nil
+}
+
+func decodeTicketCursor(c string) (int64, string, error) {
+	if c == "" {
+		return 0, "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, "", fmt.Errorf("%w: bad cursor", ErrInvalid)
+	}
+	sc, id, ok := strings.Cut(string(b), ":")
+	score, err := strconv.ParseInt(sc, 10, 64)
+	if !ok || err != nil {
+		return 0, "", fmt.Errorf("%w: bad cursor", ErrInvalid)
+	}
+	if _, ok := ticketBucket(id); !ok {
+		return 0, "", fmt.Errorf("%w: bad cursor", ErrInvalid)
+	}
+	return score, id, nil
+}

@@ -1,0 +1,179 @@
+// Command hookwall runs the webhook gateway.
+//
+//	hookwall serve --config FILE
+//	hookwall version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/config"
+	"github.com/hookwall/hookwall/delivery"
+	"github.com/hookwall/hookwall/gateway"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "hookwall:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	usage := errors.New("usage: hookwall serve --config FILE | hookwall version")
+	if len(args) == 0 {
+		return usage
+	}
+	switch args[0] {
+	case "version":
+		fmt.Fprintln(stdout, "hookwall", version)
+		return nil
+	case "serve":
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		path := fs.String("config", "", "path of the YAML configuration file")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *path == "" || fs.NArg() > 0 {
+			return usage
+		}
+		cfg, err := config.Load(*path)
+		if err != nil {
+			return err
+		}
+		log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return serve(ctx, cfg, log)
+	}
+	return usage
+}
+
+func logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("HOOKWALL_LOG_LEVEL"))); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// serve runs hookwall until ctx ends, then drains: readiness fails first,
+// in-flight requests finish, delivery workers stop taking work and finish
+// their attempts, all within the configured grace.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	log.Info("starting hookwall", "version", version, "listen", cfg.Listen, "channels", len(cfg.Channels))
+	rdb, closeStore, err := openStore(cfg.Redis, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	infos := map[string]blocklist.ChannelInfo{}
+	targets := map[string]delivery.Targets{}
+	var routes []gateway.ChannelConfig
+	for _, ch := range cfg.Channels {
+		adapter, err := newAdapter(ch, cfg.Delivery.Timeout.Std())
+		if err != nil {
+			return fmt.Errorf("channel %s: %w", ch.ID, err)
+		}
+		routes = append(routes, gateway.ChannelConfig{Adapter: adapter, BlockedAction: blocklist.Action(ch.BlockedAction)})
+		infos[ch.ID] = blocklist.ChannelInfo{Type: ch.Type, Bot: ch.BotEnabled(), DedupeWindow: ch.DedupeWindow.Std()}
+		t := delivery.Targets{Helpdesk: delivery.Target{URL: ch.Helpdesk.URL, Secret: ch.Helpdesk.Secret}}
+		if ch.BotEnabled() {
+			t.Bot = &delivery.Target{URL: ch.Bot.URL, Secret: ch.Bot.Secret}
+		}
+		targets[ch.ID] = t
+	}
+
+	store, err := blocklist.New(blocklist.Config{DefaultEnabled: cfg.Settings.Enabled(), Channels: infos}, rdb)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := store.InitSettings(sctx); err != nil {
+		return fmt.Errorf("initializing settings: %w", err)
+	}
+	if err := store.EnsureQueues(sctx); err != nil {
+		return fmt.Errorf("creating delivery queues: %w", err)
+	}
+
+	var tokens []gateway.Token
+	for _, t := range cfg.Admin.Tokens {
+		role, err := gateway.ParseRole(t.Role)
+		if err != nil {
+			return fmt.Errorf("admin token %s: %w", t.Name, err)
+		}
+		tokens = append(tokens, gateway.Token{Name: t.Name, Role: role, Secret: t.Token})
+	}
+	gw, err := gateway.New(gateway.Config{Tokens: tokens, Channels: routes}, store, log)
+	if err != nil {
+		return err
+	}
+	var draining atomic.Bool
+	gw.SetReady(func() bool { return !draining.Load() })
+
+	host, _ := os.Hostname()
+	dl, err := delivery.New(delivery.Config{
+		Owner:       fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()),
+		Channels:    targets,
+		Timeout:     cfg.Delivery.Timeout.Std(),
+		MaxAttempts: cfg.Delivery.MaxAttempts,
+		BackoffMin:  cfg.Delivery.BackoffMin.Std(),
+		BackoffMax:  cfg.Delivery.BackoffMax.Std(),
+		Parallelism: cfg.Delivery.Parallelism,
+	}, store, log)
+	if err != nil {
+		return err
+	}
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	workDone := make(chan struct{})
+	go func() {
+		defer close(workDone)
+		_ = dl.Run(workCtx)
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- gw.App().Listen(cfg.Listen) }()
+	log.Info("hookwall ready", "listen", cfg.Listen)
+
+	select {
+	case err := <-serveErr:
+		stopWork()
+		<-workDone
+		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	case <-ctx.Done():
+	}
+
+	grace := cfg.Shutdown.Grace.Std()
+	log.Info("shutting down", "grace", grace.String())
+	deadline := time.Now().Add(grace)
+	draining.Store(true)
+	if err := gw.App().ShutdownWithTimeout(grace); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	stopWork()
+	select {
+	case <-workDone:
+	case <-time.After(time.Until(deadline)):
+		log.Warn("delivery workers did not stop within the grace; their unacknowledged entries stay queued")
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,210 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/hookwall/hookwall/blocklist"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+type outcome int
+
+const (
+	delivered outcome = iota
+	parked
+	aborted
+)
+
+// envelope is what a bot or helpdesk receives (CONTRACT.md, "Deliveries").
+type envelope struct {
+	ID           string          `json:"id"`
+	Type         string          `json:"type"`
+	Channel      string          `json:"channel"`
+	ChannelType  string          `json:"channel_type"`
+	Contact      string          `json:"contact"`
+	Conversation string          `json:"conversation"`
+	Route        string          `json:"route"`
+	Queue        string          `json:"queue"`
+	Automation   bool            `json:"automation"`
+	Blocked      bool            `json:"blocked"`
+	Message      json.RawMessage `json:"message,omitempty"`
+	ReceivedAt   time.Time       `json:"received_at"`
+	Raw          json.RawMessage `json:"raw,omitempty"`
+	Data         json.RawMessage `json:"data,omitempty"`
+}
+
+type storedPayload struct {
+	Message    json.RawMessage `json:"message"`
+	ReceivedAt time.Time       `json:"received_at"`
+	Raw        json.RawMessage `json:"raw"`
+	Data       json.RawMessage `json:"data"`
+}
+
+func buildEnvelope(e blocklist.Delivery) ([]byte, error) {
+	var p storedPayload
+	if err := json.Unmarshal(e.Payload, &p); err != nil {
+		return nil, fmt.Errorf("stored payload: %w", err)
+	}
+	return json.Marshal(envelope{
+		ID: e.ID, Type: e.Type, Channel: e.Channel, ChannelType: e.ChannelType, Contact: e.Contact,
+		Conversation: e.Conversation, Route: e.Route, Queue: e.Queue, Automation: e.Automation,
+		Blocked: e.Blocked, Message: p.Message, ReceivedAt: p.ReceivedAt, Raw: p.Raw, Data: p.Data,
+	})
+}
+
+// errPermanent marks a failure no retry can mend (no such target, an
+// unreadable entry): the delivery is parked at once.
+var errPermanent = errors.New("permanent")
+
+func (d *Deliverer) target(e blocklist.Delivery) (Target, error) {
+	ts, ok := d.cfg.Channels[e.Channel]
+	if !ok {
+		return Target{}, fmt.Errorf("%w: channel %q is not configured", errPermanent, e.Channel)
+	}
+	switch e.Target {
+	case blocklist.TargetHelpdesk:
+		return ts.Helpdesk, nil
+	case blocklist.TargetBot:
+		if ts.Bot == nil {
+			return Target{}, fmt.Errorf("%w: channel %q has no enabled bot", errPermanent, e.Channel)
+		}
+		return *ts.Bot, nil
+	}
+	return Target{}, fmt.Errorf("%w: unknown target %q", errPermanent, e.Target)
+}
+
+// deliver makes attempts until the target takes the envelope, the retry
+// budget is spent (then it parks it), or ctx ends.
+func (d *Deliverer) deliver(ctx context.Context, e blocklist.Delivery) outcome {
+	t, err := d.target(e)
+	var body []byte
+	if err == nil {
+		body, err = buildEnvelope(e)
+		if err != nil {
+			err = fmt.Errorf("%w: %v", errPermanent, err)
+		}
+	}
+	if err != nil {
+		return d.park(ctx, e, err, 0)
+	}
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval: d.cfg.BackoffMin, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: d.cfg.BackoffMax,
+	}
+	bo.Reset()
+	cb := d.breakers.get(t.URL)
+	attempts := 0
+	for {
+		if !d.breakers.waitClosed(ctx, cb) {
+			return aborted
+		}
+		start := time.Now()
+		_, err := cb.Execute(func() (struct{}, error) {
+			return struct{}{}, d.post(ctx, t, e, body)
+		})
+		if isBreakerRefusal(err) {
+			// The breaker refused (open, or its half-open trial is taken by
+			// another contact): no attempt was spent.
+			if !wait(ctx, d.breakers.poll()) {
+				return aborted
+			}
+			continue
+		}
+		attempts++
+		if err == nil {
+			d.observe(ctx, e, "delivered", time.Since(start), nil)
+			return delivered
+		}
+		d.observe(ctx, e, "failed", time.Since(start), err)
+		d.log.Debug("delivery attempt failed", "channel", e.Channel, "target", e.Target, "envelope", e.ID, "attempt", attempts, "err", err)
+		if attempts >= d.cfg.MaxAttempts {
+			return d.park(ctx, e, err, attempts)
+		}
+		if !wait(ctx, bo.NextBackOff()) {
+			return aborted
+		}
+	}
+}
+
+func (d *Deliverer) park(ctx context.Context, e blocklist.Delivery, cause error, attempts int) outcome {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	ok, err := d.q.Park(pctx, d.cfg.Owner, e, cause.Error(), attempts)
+	if err != nil || !ok {
+		d.log.Warn("parking a delivery failed; it stays queued", "envelope", e.ID, "err", err, "lease_held", ok)
+		return aborted
+	}
+	d.log.Warn("delivery parked in dead letters", "channel", e.Channel, "target", e.Target, "envelope", e.ID, "attempts", attempts, "err", cause)
+	d.observe(ctx, e, "parked", 0, cause)
+	return parked
+}
+
+func (d *Deliverer) observe(ctx context.Context, e blocklist.Delivery, outcome string, took time.Duration, err error) {
+	if d.cfg.Observer != nil {
+		d.cfg.Observer.Attempted(ctx, e, outcome, took, err)
+	}
+}
+
+// post makes one attempt; a 2xx answer is success.
+func (d *Deliverer) post(ctx context.Context, t Target, e blocklist.Delivery, body []byte) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, t.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "hookwall")
+	if err := sign(req.Header, t.Secret, e.ID, body); err != nil {
+		return err
+	}
+	if e.TraceParent != "" {
+		req.Header.Set("traceparent", e.TraceParent)
+	}
+	res, err := d.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(res.Body, 512))
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return fmt.Errorf("target answered %d: %q", res.StatusCode, snippet)
+	}
+	return nil
+}
+
+// sign sets the Standard Webhooks headers; without a secret only webhook-id
+// and webhook-timestamp are set.
+func sign(h http.Header, secret, id string, body []byte) error {
+	now := time.Now()
+	h.Set(standardwebhooks.HeaderWebhookID, id)
+	h.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
+	if secret == "" {
+		return nil
+	}
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		return fmt.Errorf("%w: target secret: %v", errPermanent, err)
+	}
+	sig, err := wh.Sign(id, now, body)
+	if err != nil {
+		return err
+	}
+	h.Set(standardwebhooks.HeaderWebhookSignature, sig)
+	return nil
+}
+
+// jitter spreads d by ±25%.
+func jitter(d time.Duration) time.Duration {
+	return d*3/4 + time.Duration(rand.Int64N(int64(d)/2+1))
+}

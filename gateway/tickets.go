@@ -1,0 +1,107 @@
+package gateway
+
+import (
+	"github.com/gofiber/fiber/v2"
+	"github.com/hookwall/hookwall/blocklist"
+)
+
+func (g *Gateway) conversation(c *fiber.Ctx) error {
+	ch, err := g.channel(c)
+	if err != nil {
+		return err
+	}
+	co, err := contact(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := g.reqCtx(c)
+	defer cancel()
+	conv, err := g.store.GetConversation(ctx, ch.Adapter.ID(), co)
+	if err != nil {
+		return err
+	}
+	return c.JSON(conv)
+}
+
+func (g *Gateway) listTickets(c *fiber.Ctx) error {
+	n, err := limit(c)
+	if err != nil {
+		return err
+	}
+	channel, err := g.channelFilter(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := g.reqCtx(c)
+	defer cancel()
+	items, next, err := g.store.ListTickets(ctx, blocklist.TicketListRequest{Channel: channel, Limit: n, Cursor: c.Query("cursor")})
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []blocklist.Ticket{}
+	}
+	return c.JSON(page[blocklist.Ticket]{Items: items, NextCursor: next})
+}
+
+func (g *Gateway) getTicket(c *fiber.Ctx) error {
+	ctx, cancel := g.reqCtx(c)
+	defer cancel()
+	t, err := g.store.GetTicket(ctx, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(t)
+}
+
+func (g *Gateway) releaseTicket(c *fiber.Ctx) error {
+	if err := decodeBody(c, &struct{}{}, true); err != nil {
+		return err
+	}
+	ctx, cancel := g.reqCtx(c)
+	defer cancel()
+	r, err := g.store.ReleaseTicket(ctx, c.Params("id"), actor(c))
+	if err != nil {
+		return err
+	}
+	g.log.Info("ticket released", "ticket", r.ID, "routed_to", r.RoutedTo, "messages", r.Messages, "actor", actor(c))
+	return c.JSON(r)
+}
+
+func (g *Gateway) deleteTicket(c *fiber.Ctx) error {
+	ctx, cancel := g.reqCtx(c)
+	defer cancel()
+	if err := g.store.DeleteTicket(ctx, c.Params("id"), actor(c)); err != nil {
+		return err
+	}
+	g.log.Info("ticket deleted", "ticket", c.Params("id"), "actor", actor(c))
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (g *Gateway) deadLetters(c *fiber.Ctx) error {
+	n, err := limit(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := g.reqCtx(c)
+	defer cancel()
+	items, next, err := g.store.DeadLetters(ctx, n, c.Query("cursor"))
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []blocklist.DeadLetter{}
+	}
+	return c.JSON(page[blocklist.DeadLetter]{Items: items, NextCursor: next})
+}
+
+func (g *Gateway) retryDeadLetter(c *fiber.Ctx) error {
+	ctx, cancel := g.reqCtx(c)
+	defer cancel()
+	dl, err := g.store.RetryDeadLetter(ctx, c.Params("id"), actor(c))
+	if err != nil {
+		return err
+	}
+	g.log.Info("dead letter queued again", "dead_letter", dl.ID, "actor", actor(c))
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"id": dl.ID, "envelope": dl.Delivery.ID, "status": "queued"})
+}
