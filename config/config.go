@@ -95,6 +95,9 @@ const (
 	// DefaultDeliveryParallelism is the number of delivery workers per
 	// shard.
 	DefaultDeliveryParallelism = 16
+	// DefaultDeliveryLeaseTTL is how long a replica's hold on a delivery
+	// shard lasts without renewal.
+	DefaultDeliveryLeaseTTL = 15 * time.Second
 	// DefaultShutdownGrace bounds the drain on SIGTERM.
 	DefaultShutdownGrace = 20 * time.Second
 
@@ -296,6 +299,10 @@ type Delivery struct {
 	BackoffMax Duration `yaml:"backoff_max,omitempty"`
 	// Parallelism is how many contacts of one shard are delivered at once (default 16); each contact's deliveries stay in order.
 	Parallelism int `yaml:"parallelism,omitempty"`
+	// LeaseTTL is how long a replica's hold on a delivery shard lasts
+	// without renewal (default 15s): the longest the shards of a crashed
+	// replica wait before another replica delivers them.
+	LeaseTTL Duration `yaml:"lease_ttl,omitempty"`
 }
 
 // Shutdown tunes the graceful shutdown.

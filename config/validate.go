@@ -26,6 +26,7 @@ func (c *Config) applyDefaults() {
 	defaultDuration(&d.Timeout, DefaultDeliveryTimeout)
 	defaultDuration(&d.BackoffMin, DefaultDeliveryBackoffMin)
 	defaultDuration(&d.BackoffMax, DefaultDeliveryBackoffMax)
+	defaultDuration(&d.LeaseTTL, DefaultDeliveryLeaseTTL)
 	if d.MaxAttempts == 0 {
 		d.MaxAttempts = DefaultDeliveryMaxAttempts
 	}
@@ -421,6 +422,9 @@ func (d *Delivery) validate() error {
 	}
 	if d.Parallelism < 1 {
 		return errorf("delivery.parallelism", "must be positive")
+	}
+	if d.LeaseTTL < Duration(time.Second) {
+		return errorf("delivery.lease_ttl", "must be at least 1s, got %s", d.LeaseTTL)
 	}
 	return nil
 }

@@ -24,8 +24,15 @@ func TestAdminAuth(t *testing.T) {
 		{"GET", "/admin/v1/blocked-contacts", "", "agent"},
 		{"GET", "/admin/v1/audit", "", "admin"},
 		{"POST", "/v1/channels/line-main/contacts/U1/messages", `{"text":"hi"}`, "agent"},
+		{"GET", "/admin/v1/channels/line-main/contacts/U1/conversation", "", "agent"},
+		{"GET", "/admin/v1/blocked-tickets", "", "supervisor"},
+		{"GET", "/admin/v1/blocked-tickets/tkt_0_x", "", "supervisor"},
+		{"POST", "/admin/v1/blocked-tickets/tkt_0_x/unblock", "", "supervisor"},
+		{"DELETE", "/admin/v1/blocked-tickets/tkt_0_x", "", "supervisor"},
+		{"GET", "/admin/v1/dead-letters", "", "admin"},
+		{"POST", "/admin/v1/dead-letters/dl_0_1-0/retry", "", "admin"},
 	}
-	low := map[string][]string{"agent": nil, "admin": {agentToken, supervisorToken}}
+	low := map[string][]string{"agent": nil, "supervisor": {agentToken}, "admin": {agentToken, supervisorToken}}
 	for _, rt := range routes {
 		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
 			before := e.snapshot()
@@ -152,6 +159,14 @@ func TestAdminBadInputChangesNothing(t *testing.T) {
 		{"list unknown channel", "GET", "/admin/v1/blocked-contacts?channel=nope", "", 404, "unknown_channel"},
 		{"audit bad limit", "GET", "/admin/v1/audit?limit=501", "", 400, "invalid_request"},
 		{"unknown route", "GET", "/admin/v1/nothing", "", 404, "not_found"},
+		{"unknown ticket", "GET", "/admin/v1/blocked-tickets/tkt_3_nothing", "", 404, "not_found"},
+		{"malformed ticket id", "POST", "/admin/v1/blocked-tickets/%2E%2E/unblock", "", 404, "not_found"},
+		{"delete unknown ticket", "DELETE", "/admin/v1/blocked-tickets/tkt_99_x", "", 404, "not_found"},
+		{"tickets bad cursor", "GET", "/admin/v1/blocked-tickets?cursor=xyz", "", 400, "invalid_request"},
+		{"tickets unknown channel", "GET", "/admin/v1/blocked-tickets?channel=nope", "", 404, "unknown_channel"},
+		{"no conversation", "GET", "/admin/v1/channels/line-main/contacts/U9/conversation", "", 404, "not_found"},
+		{"unknown dead letter", "POST", "/admin/v1/dead-letters/dl_1_0-1/retry", "", 404, "not_found"},
+		{"dead letters bad cursor", "GET", "/admin/v1/dead-letters?cursor=%21", "", 400, "invalid_request"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

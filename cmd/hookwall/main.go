@@ -137,6 +137,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		BackoffMin:  cfg.Delivery.BackoffMin.Std(),
 		BackoffMax:  cfg.Delivery.BackoffMax.Std(),
 		Parallelism: cfg.Delivery.Parallelism,
+		LeaseTTL:    cfg.Delivery.LeaseTTL.Std(),
 	}, store, log)
 	if err != nil {
 		return err
