@@ -389,3 +389,25 @@ func (s *Store) QueueDepth(ctx context.Context) ([Buckets]int64, error) {
 	}
 	return out, nil
 }
+
+// Counts returns the number of entries in the blocked-contacts indexes and
+// of open tickets, over every bucket.
+func (s *Store) Counts(ctx context.Context) (blocked, tickets int64, err error) {
+	bc := make([]*redis.IntCmd, Buckets)
+	tc := make([]*redis.IntCmd, Buckets)
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for b := range Buckets {
+			bc[b] = p.ZCard(ctx, keysOfBucket(b).blocked)
+			tc[b] = p.ZCard(ctx, keysOfBucket(b).tickets)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, storeErr(err)
+	}
+	for b := range Buckets {
+		blocked += bc[b].Val()
+		tickets += tc[b].Val()
+	}
+	return blocked, tickets, nil
+}

@@ -54,7 +54,8 @@ type Config struct {
 	// MaxAttempts is the retry budget before parking (default 10).
 	MaxAttempts int
 	// BackoffMin and BackoffMax bound the delay between attempts
-	// (defaults 500ms, 1m); the delay doubles with ±50% jitter.
+	// (defaults 500ms, 1m): it starts at BackoffMin and doubles, with ±50%
+	// jitter, and is kept within the two.
 	BackoffMin, BackoffMax time.Duration
 	// Parallelism is how many contacts of one shard are delivered at once
 	// (default 16).
@@ -69,7 +70,9 @@ type Config struct {
 	BreakerFailures int
 	// BreakerOpen is how long a breaker stays open before a trial (default 5s).
 	BreakerOpen time.Duration
-	// HTTPClient posts the envelopes; a client without redirects by default.
+	// HTTPClient posts the envelopes; by default a client of the
+	// Deliverer's own that does not follow redirects, whose idle connections
+	// are closed when Run returns.
 	HTTPClient *http.Client
 	// Observer, when set, is told of every attempt and breaker change.
 	Observer Observer
@@ -80,19 +83,25 @@ type Observer interface {
 	// Attempted is called after each attempt with its outcome
 	// ("delivered", "failed", "parked") and duration.
 	Attempted(ctx context.Context, d blocklist.Delivery, outcome string, took time.Duration, err error)
-	// BreakerChanged is called when a target's breaker changes state.
+	// BreakerChanged is called when a target's breaker changes state
+	// ("closed", "open", "half-open"). It is called while the breaker is
+	// locked: it must return quickly and must not deliver.
 	BreakerChanged(target, from, to string)
 }
 
 // Deliverer runs the delivery workers of one replica.
 type Deliverer struct {
-	cfg      Config
-	q        Queue
-	log      *slog.Logger
-	breakers *breakers
+	cfg       Config
+	q         Queue
+	log       *slog.Logger
+	breakers  *breakers
+	targets   map[string]channelTargets
+	ownClient bool
 }
 
-// New returns a Deliverer.
+// New returns a Deliverer. It refuses a target without an absolute http or
+// https URL or with a secret that is not a Standard Webhooks key: such a
+// target could never take a delivery.
 func New(cfg Config, q Queue, log *slog.Logger) (*Deliverer, error) {
 	if q == nil || log == nil {
 		return nil, errors.New("delivery: nil dependency")
@@ -125,15 +134,23 @@ func New(cfg Config, q Queue, log *slog.Logger) (*Deliverer, error) {
 	if cfg.BackoffMin > cfg.BackoffMax {
 		return nil, fmt.Errorf("delivery: backoff min %s exceeds max %s", cfg.BackoffMin, cfg.BackoffMax)
 	}
+	if cfg.LeaseTTL < minLeaseTTL {
+		return nil, fmt.Errorf("delivery: lease ttl %s is below %s", cfg.LeaseTTL, minLeaseTTL)
+	}
+	targets, err := resolveTargets(cfg.Channels)
+	if err != nil {
+		return nil, err
+	}
+	d := &Deliverer{cfg: cfg, q: q, log: log, targets: targets}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{
+		d.ownClient = true
+		d.cfg.HTTPClient = &http.Client{
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Transport: &http.Transport{
 				Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
 			},
 		}
 	}
-	d := &Deliverer{cfg: cfg, q: q, log: log}
 	d.breakers = newBreakers(cfg.BreakerFailures, cfg.BreakerOpen, func(name, from, to string) {
 		log.Warn("target breaker changed", "target", name, "from", from, "to", to)
 		if cfg.Observer != nil {
@@ -143,19 +160,43 @@ func New(cfg Config, q Queue, log *slog.Logger) (*Deliverer, error) {
 	return d, nil
 }
 
+// minLeaseTTL keeps lease renewal (every third of the TTL) and the shard
+// loops' polling from spinning.
+const minLeaseTTL = 30 * time.Millisecond
+
+// NewHTTPClient returns the client deliveries are posted with: no redirects
+// followed (a signed envelope is not re-sent elsewhere), idle connections
+// kept per target. wrap, when set, decorates its transport (tracing).
+func NewHTTPClient(wrap func(http.RoundTripper) http.RoundTripper) *http.Client {
+	var rt http.RoundTripper = &http.Transport{
+		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
+	}
+	if wrap != nil {
+		rt = wrap(rt)
+	}
+	return &http.Client{
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport:     rt,
+	}
+}
+
+// BreakerStates returns each target URL's breaker state: closed, half-open
+// or open.
+func (d *Deliverer) BreakerStates() map[string]string { return d.breakers.States() }
+
 // Run delivers until ctx is cancelled, then lets in-flight attempts finish
 // (each is bounded by the attempt timeout), leaves what it did not deliver
 // unacknowledged for the next lease holder, gives up its leases and returns.
+// Every goroutine it started has ended when it returns.
 func (d *Deliverer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for shard := range blocklist.Buckets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.shardLoop(ctx, shard)
-		}()
+		wg.Go(func() { d.shardLoop(ctx, shard) })
 	}
 	wg.Wait()
+	if d.ownClient {
+		d.cfg.HTTPClient.CloseIdleConnections()
+	}
 	return nil
 }
 
@@ -163,12 +204,13 @@ func (d *Deliverer) Run(ctx context.Context) error {
 func (d *Deliverer) shardLoop(ctx context.Context, shard int) {
 	retry := d.cfg.LeaseTTL / 3
 	for ctx.Err() == nil {
+		asked := time.Now()
 		ok, err := d.q.AcquireLease(ctx, shard, d.cfg.Owner, d.cfg.LeaseTTL)
 		if err != nil && ctx.Err() == nil {
 			d.log.Warn("shard lease", "shard", shard, "err", err)
 		}
 		if ok {
-			d.holdShard(ctx, shard)
+			d.holdShard(ctx, shard, asked)
 			// Let go at once on shutdown so another replica takes over.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			_ = d.q.ReleaseLease(rctx, shard, d.cfg.Owner)
@@ -181,41 +223,68 @@ func (d *Deliverer) shardLoop(ctx context.Context, shard int) {
 }
 
 // holdShard renews the lease and delivers the shard until ctx ends or the
-// lease is lost.
-func (d *Deliverer) holdShard(ctx context.Context, shard int) {
+// lease is lost. It returns only after its renewal goroutine has ended, so
+// that no late renewal takes the lease again after the caller released it.
+func (d *Deliverer) holdShard(ctx context.Context, shard int, acquired time.Time) {
 	sctx, lost := context.WithCancel(ctx)
-	defer lost()
+	renewing := make(chan struct{})
 	go func() {
-		for wait(sctx, d.cfg.LeaseTTL/3) {
-			ok, err := d.q.AcquireLease(sctx, shard, d.cfg.Owner, d.cfg.LeaseTTL)
-			if err == nil && !ok {
+		defer close(renewing)
+		d.renewLease(sctx, lost, shard, acquired)
+	}()
+	defer func() {
+		lost()
+		<-renewing
+	}()
+
+	// The pending list is read first (entries a previous holder, or this
+	// one, read and did not acknowledge), then new entries. It is read
+	// again after a failed read (the entries may have been handed out all
+	// the same) and every lease period, for entries handed out to a former
+	// holder that read after losing the lease.
+	pending, scanned := true, time.Now()
+	var unacked []string
+	for {
+		if len(unacked) > 0 {
+			held, err := d.ack(ctx, shard, unacked)
+			if err != nil {
+				d.log.Warn("acknowledging deliveries", "shard", shard, "err", err)
+				if !wait(sctx, time.Second) {
+					return // they stay pending: the next holder delivers them again
+				}
+				continue
+			}
+			if !held {
 				d.log.Warn("shard lease lost", "shard", shard)
-				lost()
 				return
 			}
+			unacked = nil
 		}
-	}()
-	pending := true
-	for sctx.Err() == nil {
+		if sctx.Err() != nil {
+			return
+		}
+		if !pending && time.Since(scanned) >= d.cfg.LeaseTTL {
+			pending = true
+		}
+		if pending {
+			scanned = time.Now()
+		}
 		batch, err := d.q.ReadShard(sctx, shard, d.cfg.BatchSize, time.Second, pending)
 		if err != nil {
 			if sctx.Err() == nil {
 				d.log.Warn("reading shard", "shard", shard, "err", err)
 				wait(sctx, time.Second)
 			}
+			pending = true
 			continue
 		}
 		if len(batch) == 0 {
 			pending = false
 			continue
 		}
-		done := d.deliverBatch(sctx, batch)
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		if _, err := d.q.Ack(actx, shard, d.cfg.Owner, done...); err != nil {
-			d.log.Warn("acknowledging deliveries", "shard", shard, "err", err)
-		}
-		cancel()
-		if len(done) < len(batch) {
+		var left int
+		unacked, left = d.deliverBatch(sctx, batch, lost)
+		if left > 0 {
 			// Something was left undelivered (shutdown or lost lease): read
 			// the pending list again before new entries, to keep order.
 			pending = true
@@ -223,10 +292,45 @@ func (d *Deliverer) holdShard(ctx context.Context, shard int) {
 	}
 }
 
+// renewLease extends the shard's lease every third of its TTL, and calls
+// lost when another replica holds it or when it could not be renewed for a
+// whole TTL (it has expired: another replica may hold it).
+func (d *Deliverer) renewLease(ctx context.Context, lost context.CancelFunc, shard int, renewed time.Time) {
+	for wait(ctx, d.cfg.LeaseTTL/3) {
+		asked := time.Now()
+		ok, err := d.q.AcquireLease(ctx, shard, d.cfg.Owner, d.cfg.LeaseTTL)
+		switch {
+		case err == nil && ok:
+			renewed = asked
+		case err == nil:
+			d.log.Warn("shard lease lost", "shard", shard)
+			lost()
+			return
+		case ctx.Err() != nil:
+			return
+		case time.Since(renewed) >= d.cfg.LeaseTTL:
+			d.log.Warn("shard lease expired: could not renew it", "shard", shard, "err", err)
+			lost()
+			return
+		default:
+			d.log.Warn("renewing shard lease", "shard", shard, "err", err)
+		}
+	}
+}
+
+// ack acknowledges delivered entries, even after ctx ended: what was
+// delivered before shutdown is not delivered again.
+func (d *Deliverer) ack(ctx context.Context, shard int, ids []string) (bool, error) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return d.q.Ack(actx, shard, d.cfg.Owner, ids...)
+}
+
 // deliverBatch delivers a batch, contacts in parallel, each contact's entries
-// in order; it returns the stream ids delivered (parked ones are already off
-// the stream).
-func (d *Deliverer) deliverBatch(ctx context.Context, batch []blocklist.Delivery) []string {
+// in order. It returns the stream ids delivered (parked ones are already off
+// the stream) and how many entries it left undelivered, because ctx ended or
+// the lease was lost (then it calls lost).
+func (d *Deliverer) deliverBatch(ctx context.Context, batch []blocklist.Delivery, lost context.CancelFunc) (done []string, left int) {
 	groups := map[string][]blocklist.Delivery{}
 	var order []string
 	for _, e := range batch {
@@ -237,31 +341,40 @@ func (d *Deliverer) deliverBatch(ctx context.Context, batch []blocklist.Delivery
 		groups[k] = append(groups[k], e)
 	}
 	var (
-		mu   sync.Mutex
-		done []string
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, d.cfg.Parallelism)
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, d.cfg.Parallelism)
 	)
 	for _, k := range order {
-		wg.Add(1)
+		entries := groups[k]
+		if ctx.Err() != nil {
+			left += len(entries)
+			continue
+		}
 		sem <- struct{}{}
-		go func(entries []blocklist.Delivery) {
-			defer func() { <-sem; wg.Done() }()
-			for _, e := range entries {
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for i, e := range entries {
 				switch d.deliver(ctx, e) {
 				case delivered:
 					mu.Lock()
 					done = append(done, e.StreamID)
 					mu.Unlock()
 				case parked:
+				case leaseLost:
+					lost()
+					fallthrough
 				case aborted:
-					return // the rest stay pending, in order
+					mu.Lock()
+					left += len(entries) - i // the rest stay pending, in order
+					mu.Unlock()
+					return
 				}
 			}
-		}(groups[k])
+		})
 	}
 	wg.Wait()
-	return done
+	return done, left
 }
 
 func wait(ctx context.Context, d time.Duration) bool {

@@ -9,7 +9,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -20,9 +22,15 @@ import (
 type outcome int
 
 const (
+	// delivered: the target took it.
 	delivered outcome = iota
+	// parked: it is in the dead letters, off the stream.
 	parked
+	// aborted: ctx ended first; it stays pending.
 	aborted
+	// leaseLost: the shard's lease is held by another replica now; it
+	// stays pending for that one.
+	leaseLost
 )
 
 // envelope is what a bot or helpdesk receives (CONTRACT.md, "Deliveries").
@@ -66,21 +74,67 @@ func buildEnvelope(e blocklist.Delivery) ([]byte, error) {
 // unreadable entry): the delivery is parked at once.
 var errPermanent = errors.New("permanent")
 
-func (d *Deliverer) target(e blocklist.Delivery) (Target, error) {
-	ts, ok := d.cfg.Channels[e.Channel]
+// target is a Target made ready for use: its URL checked, its key decoded.
+type target struct {
+	url string
+	wh  *standardwebhooks.Webhook // nil: unsigned
+}
+
+type channelTargets struct {
+	bot      *target
+	helpdesk target
+}
+
+func resolveTargets(chs map[string]Targets) (map[string]channelTargets, error) {
+	out := make(map[string]channelTargets, len(chs))
+	for id, ts := range chs {
+		h, err := resolveTarget(ts.Helpdesk)
+		if err != nil {
+			return nil, fmt.Errorf("delivery: channel %q helpdesk: %w", id, err)
+		}
+		ct := channelTargets{helpdesk: h}
+		if ts.Bot != nil {
+			b, err := resolveTarget(*ts.Bot)
+			if err != nil {
+				return nil, fmt.Errorf("delivery: channel %q bot: %w", id, err)
+			}
+			ct.bot = &b
+		}
+		out[id] = ct
+	}
+	return out, nil
+}
+
+func resolveTarget(t Target) (target, error) {
+	u, err := url.Parse(t.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return target{}, errors.New("url must be an absolute http or https url")
+	}
+	if t.Secret == "" {
+		return target{url: t.URL}, nil
+	}
+	wh, err := standardwebhooks.NewWebhook(t.Secret)
+	if err != nil || len(strings.TrimPrefix(t.Secret, "whsec_")) == 0 {
+		return target{}, errors.New("secret must be a standard webhooks key (whsec_ and base64)")
+	}
+	return target{url: t.URL, wh: wh}, nil
+}
+
+func (d *Deliverer) target(e blocklist.Delivery) (target, error) {
+	ts, ok := d.targets[e.Channel]
 	if !ok {
-		return Target{}, fmt.Errorf("%w: channel %q is not configured", errPermanent, e.Channel)
+		return target{}, fmt.Errorf("%w: channel %q is not configured", errPermanent, e.Channel)
 	}
 	switch e.Target {
 	case blocklist.TargetHelpdesk:
-		return ts.Helpdesk, nil
+		return ts.helpdesk, nil
 	case blocklist.TargetBot:
-		if ts.Bot == nil {
-			return Target{}, fmt.Errorf("%w: channel %q has no enabled bot", errPermanent, e.Channel)
+		if ts.bot == nil {
+			return target{}, fmt.Errorf("%w: channel %q has no enabled bot", errPermanent, e.Channel)
 		}
-		return *ts.Bot, nil
+		return *ts.bot, nil
 	}
-	return Target{}, fmt.Errorf("%w: unknown target %q", errPermanent, e.Target)
+	return target{}, fmt.Errorf("%w: unknown target %q", errPermanent, e.Target)
 }
 
 // deliver makes attempts until the target takes the envelope, the retry
@@ -101,7 +155,7 @@ func (d *Deliverer) deliver(ctx context.Context, e blocklist.Delivery) outcome {
 		InitialInterval: d.cfg.BackoffMin, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: d.cfg.BackoffMax,
 	}
 	bo.Reset()
-	cb := d.breakers.get(t.URL)
+	cb := d.breakers.get(t.url)
 	attempts := 0
 	for {
 		if !d.breakers.waitClosed(ctx, cb) {
@@ -129,23 +183,38 @@ func (d *Deliverer) deliver(ctx context.Context, e blocklist.Delivery) outcome {
 		if attempts >= d.cfg.MaxAttempts {
 			return d.park(ctx, e, err, attempts)
 		}
-		if !wait(ctx, bo.NextBackOff()) {
+		if !wait(ctx, min(max(bo.NextBackOff(), d.cfg.BackoffMin), d.cfg.BackoffMax)) {
 			return aborted
 		}
 	}
 }
 
+// park moves a delivery to the dead letters. A store error is retried in
+// place, with backoff, so that the delivery is neither posted again nor
+// overtaken by the contact's next entry.
 func (d *Deliverer) park(ctx context.Context, e blocklist.Delivery, cause error, attempts int) outcome {
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	ok, err := d.q.Park(pctx, d.cfg.Owner, e, cause.Error(), attempts)
-	if err != nil || !ok {
-		d.log.Warn("parking a delivery failed; it stays queued", "envelope", e.ID, "err", err, "lease_held", ok)
-		return aborted
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval: 250 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: 5 * time.Second,
 	}
-	d.log.Warn("delivery parked in dead letters", "channel", e.Channel, "target", e.Target, "envelope", e.ID, "attempts", attempts, "err", cause)
-	d.observe(ctx, e, "parked", 0, cause)
-	return parked
+	bo.Reset()
+	for {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		ok, err := d.q.Park(pctx, d.cfg.Owner, e, cause.Error(), attempts)
+		cancel()
+		if err == nil && !ok {
+			d.log.Warn("not parking a delivery: the shard lease is lost; it stays queued", "envelope", e.ID)
+			return leaseLost
+		}
+		if err == nil {
+			d.log.Warn("delivery parked in dead letters", "channel", e.Channel, "target", e.Target, "envelope", e.ID, "attempts", attempts, "err", cause)
+			d.observe(ctx, e, "parked", 0, cause)
+			return parked
+		}
+		d.log.Warn("parking a delivery failed; retrying", "envelope", e.ID, "err", err)
+		if !wait(ctx, bo.NextBackOff()) {
+			return aborted
+		}
+	}
 }
 
 func (d *Deliverer) observe(ctx context.Context, e blocklist.Delivery, outcome string, took time.Duration, err error) {
@@ -155,16 +224,16 @@ func (d *Deliverer) observe(ctx context.Context, e blocklist.Delivery, outcome s
 }
 
 // post makes one attempt; a 2xx answer is success.
-func (d *Deliverer) post(ctx context.Context, t Target, e blocklist.Delivery, body []byte) error {
+func (d *Deliverer) post(ctx context.Context, t target, e blocklist.Delivery, body []byte) error {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, t.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, t.url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "hookwall")
-	if err := sign(req.Header, t.Secret, e.ID, body); err != nil {
+	if err := sign(req.Header, t.wh, e.ID, body); err != nil {
 		return err
 	}
 	if e.TraceParent != "" {
@@ -183,22 +252,18 @@ func (d *Deliverer) post(ctx context.Context, t Target, e blocklist.Delivery, bo
 	return nil
 }
 
-// sign sets the Standard Webhooks headers; without a secret only webhook-id
+// sign sets the Standard Webhooks headers; without a key only webhook-id
 // and webhook-timestamp are set.
-func sign(h http.Header, secret, id string, body []byte) error {
+func sign(h http.Header, wh *standardwebhooks.Webhook, id string, body []byte) error {
 	now := time.Now()
 	h.Set(standardwebhooks.HeaderWebhookID, id)
 	h.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
-	if secret == "" {
+	if wh == nil {
 		return nil
-	}
-	wh, err := standardwebhooks.NewWebhook(secret)
-	if err != nil {
-		return fmt.Errorf("%w: target secret: %v", errPermanent, err)
 	}
 	sig, err := wh.Sign(id, now, body)
 	if err != nil {
-		return err
+		return fmt.Errorf("signing: %w", err)
 	}
 	h.Set(standardwebhooks.HeaderWebhookSignature, sig)
 	return nil

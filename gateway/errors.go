@@ -52,25 +52,32 @@ var mapping = []struct {
 	{channels.ErrPlatform, http.StatusBadGateway, "channel_error"},
 }
 
+// classify maps an error to its HTTP status, problem code and detail.
+func classify(err error) (status int, code, detail string) {
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		return fe.Code, fiberCode(fe.Code), fe.Message
+	}
+	for _, m := range mapping {
+		if errors.Is(err, m.err) {
+			return m.status, m.code, err.Error()
+		}
+	}
+	return http.StatusInternalServerError, "internal", "internal error"
+}
+
+// StatusOf returns the HTTP status the gateway answers err with.
+func StatusOf(err error) int {
+	status, _, _ := classify(err)
+	return status
+}
+
 // errorHandler turns every error a handler returns into a problem+json
 // answer. It is the only place that knows status codes and problem codes.
 func (g *Gateway) errorHandler(c *fiber.Ctx, err error) error {
-	status, code := http.StatusInternalServerError, "internal"
-	detail := "internal error"
-	var fe *fiber.Error
-	switch {
-	case errors.As(err, &fe):
-		status, code, detail = fe.Code, fiberCode(fe.Code), fe.Message
-	default:
-		for _, m := range mapping {
-			if errors.Is(err, m.err) {
-				status, code, detail = m.status, m.code, err.Error()
-				break
-			}
-		}
-	}
+	status, code, detail := classify(err)
 	if status >= 500 {
-		g.log.Error("request failed", "method", c.Method(), "path", c.Route().Path, "status", status, "err", err)
+		g.log.ErrorContext(c.UserContext(), "request failed", "method", c.Method(), "path", c.Route().Path, "status", status, "err", err)
 		if status == http.StatusInternalServerError {
 			detail = "internal error"
 		}

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/hookwall/hookwall/blocklist"
 )
 
@@ -71,6 +73,10 @@ type Config struct {
 	// RequestTimeout bounds the store and platform calls of one request;
 	// default 10s.
 	RequestTimeout time.Duration
+	// WebhookMiddleware runs before the webhook handlers (tracing, metrics).
+	WebhookMiddleware []fiber.Handler
+	// Metrics, when set, is served on GET /metrics.
+	Metrics http.Handler
 }
 
 // Gateway is the HTTP application.
@@ -128,7 +134,7 @@ func New(cfg Config, store Store, log *slog.Logger) (*Gateway, error) {
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
-	g.routes()
+	g.routes(cfg)
 	return g, nil
 }
 
@@ -139,13 +145,17 @@ func (g *Gateway) App() *fiber.App { return g.app }
 // process sets it false when it starts to shut down.
 func (g *Gateway) SetReady(f func() bool) { g.ready = f }
 
-func (g *Gateway) routes() {
+func (g *Gateway) routes(cfg Config) {
 	a := g.app
 	a.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	a.Get("/readyz", g.readyz)
+	if cfg.Metrics != nil {
+		a.Get("/metrics", adaptor.HTTPHandler(cfg.Metrics))
+	}
 
-	a.Post("/webhooks/:channel", g.webhook)
-	a.Get("/webhooks/:channel", g.handshake)
+	hooks := a.Group("/webhooks", cfg.WebhookMiddleware...)
+	hooks.Post("/:channel", g.webhook)
+	hooks.Get("/:channel", g.handshake)
 
 	admin := a.Group("/admin/v1")
 	admin.Get("/settings", g.role(RoleAgent), g.getSettings)

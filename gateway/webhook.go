@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/channels"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // fiberHeader adapts Fiber's request headers to channels.Header.
@@ -39,7 +40,7 @@ func (g *Gateway) webhook(c *fiber.Ctx) error {
 		return c.JSON(Counts{})
 	}
 	now := time.Now()
-	tp := c.Get("traceparent")
+	tp := traceParent(c)
 	batch := make([]blocklist.Event, len(events))
 	for i, e := range events {
 		var msg json.RawMessage
@@ -95,4 +96,15 @@ func (g *Gateway) handshake(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
 	return c.SendString(challenge)
+}
+
+// traceParent is the W3C trace context to pass on to the targets: the
+// current span's when tracing runs, else the caller's own header.
+func traceParent(c *fiber.Ctx) string {
+	h := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(c.UserContext(), h)
+	if tp := h["traceparent"]; tp != "" {
+		return tp
+	}
+	return c.Get("traceparent")
 }

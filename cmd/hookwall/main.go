@@ -17,10 +17,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/config"
 	"github.com/hookwall/hookwall/delivery"
 	"github.com/hookwall/hookwall/gateway"
+	"github.com/hookwall/hookwall/telemetry"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -56,7 +58,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+		log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel()})))
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		return serve(ctx, cfg, log)
@@ -77,6 +79,25 @@ func logLevel() slog.Level {
 // their attempts, all within the configured grace.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	log.Info("starting hookwall", "version", version, "listen", cfg.Listen, "channels", len(cfg.Channels))
+	tel, err := telemetry.Setup(ctx, version)
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(fctx); err != nil {
+			log.Warn("flushing telemetry", "err", err)
+		}
+	}()
+	inst, err := tel.Instruments()
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	log.Info("telemetry", "tracing", tel.TracingEnabled, "metrics", "/metrics")
+	if addr := os.Getenv("HOOKWALL_PPROF"); addr != "" {
+		go servePprof(addr, log)
+	}
 	rdb, closeStore, err := openStore(cfg.Redis, log)
 	if err != nil {
 		return err
@@ -121,7 +142,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 		tokens = append(tokens, gateway.Token{Name: t.Name, Role: role, Secret: t.Token})
 	}
-	gw, err := gateway.New(gateway.Config{Tokens: tokens, Channels: routes}, store, log)
+	gw, err := gateway.New(gateway.Config{
+		Tokens: tokens, Channels: routes,
+		WebhookMiddleware: []fiber.Handler{inst.Webhooks()},
+		Metrics:           tel.MetricsHandler(),
+	}, inst.Store(store), log)
 	if err != nil {
 		return err
 	}
@@ -138,9 +163,14 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		BackoffMax:  cfg.Delivery.BackoffMax.Std(),
 		Parallelism: cfg.Delivery.Parallelism,
 		LeaseTTL:    cfg.Delivery.LeaseTTL.Std(),
+		HTTPClient:  delivery.NewHTTPClient(inst.Transport),
+		Observer:    inst,
 	}, store, log)
 	if err != nil {
 		return err
+	}
+	if err := inst.Gauges(store, dl.BreakerStates); err != nil {
+		return fmt.Errorf("telemetry: %w", err)
 	}
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
