@@ -44,22 +44,25 @@ func (s *Store) Enabled(ctx context.Context) (bool, error) {
 // SetEnabled switches block_contact_enabled and records it in the audit.
 //
 // The setting is kept in every bucket so that the decision script reads it
-// from its own slot. All copies and the audit record are written in one
-// MULTI/EXEC: atomic on one server; on Cluster, atomic per node and repeated
-// by the admin after a 503.
+// from its own slot. The copies are written in one pipelined round trip (a
+// Cluster cannot take one transaction over many slots); the audit record goes
+// last, so an answer of 503 leaves at most some copies switched and no
+// record, and the admin repeats the request, which is idempotent.
 func (s *Store) SetEnabled(ctx context.Context, actor string, enabled bool) error {
 	now := s.now()
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for b := range Buckets {
 			p.HSet(ctx, keysOfBucket(b).settings, settingEnabled, boolFlag(enabled))
 		}
-		p.XAdd(ctx, auditArgs(keysOfBucket(0).audit, AuditRecord{
-			At: now, Actor: actor, Action: "settings.update",
-			Detail: settingEnabled + "=" + strconv.FormatBool(enabled),
-		}))
 		return nil
 	})
-	return storeErr(err)
+	if err != nil {
+		return storeErr(err)
+	}
+	return storeErr(s.rdb.XAdd(ctx, auditArgs(keysOfBucket(0).audit, AuditRecord{
+		At: now, Actor: actor, Action: "settings.update",
+		Detail: settingEnabled + "=" + strconv.FormatBool(enabled),
+	})).Err())
 }
 
 func boolFlag(b bool) string {

@@ -55,7 +55,7 @@ func block(t *testing.T, s *blocklist.Store, ch, co string) blocklist.Entry {
 }
 
 func TestBlockGetUnblock(t *testing.T) {
-	rdb := redistest.Start(t).Client()
+	rdb := redistest.StartTopology(t).Client()
 	s := newStore(t, rdb, true)
 	ctx := context.Background()
 
@@ -103,7 +103,7 @@ func TestBlockGetUnblock(t *testing.T) {
 }
 
 func TestBlockRejectsBadInputAndChangesNothing(t *testing.T) {
-	rdb := redistest.Start(t).Client()
+	rdb := redistest.StartTopology(t).Client()
 	s := newStore(t, rdb, true)
 	ctx := context.Background()
 	past := time.Now().Add(-time.Minute)
@@ -138,7 +138,7 @@ func TestBlockRejectsBadInputAndChangesNothing(t *testing.T) {
 // assertEmptyStoreButSettings checks that only the settings keys exist.
 func assertEmptyStoreButSettings(t *testing.T, rdb redis.UniversalClient) {
 	t.Helper()
-	keys, err := rdb.Keys(context.Background(), "*").Result()
+	keys, err := redistest.Keys(context.Background(), rdb, "*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func assertEmptyStoreButSettings(t *testing.T, rdb redis.UniversalClient) {
 }
 
 func TestFeatureDisabled(t *testing.T) {
-	rdb := redistest.Start(t).Client()
+	rdb := redistest.StartTopology(t).Client()
 	s := newStore(t, rdb, true)
 	ctx := context.Background()
 	block(t, s, "web", "v1")
@@ -183,8 +183,7 @@ func TestFeatureDisabled(t *testing.T) {
 }
 
 func TestExpiredBlockStopsApplyingAndLeavesListing(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := srv.Client()
+	rdb := redistest.StartTopology(t).Client()
 	s := newStore(t, rdb, true)
 	ctx := context.Background()
 	soon := time.Now().Add(1500 * time.Millisecond)
@@ -221,7 +220,7 @@ func waitRedisTime(t *testing.T, rdb redis.UniversalClient, until time.Time) {
 }
 
 func TestListPaginatesAcrossBucketsWithChannelFilter(t *testing.T) {
-	rdb := redistest.Start(t).Client()
+	rdb := redistest.StartTopology(t).Client()
 	s := newStore(t, rdb, true)
 	ctx := context.Background()
 	want := map[string][]string{}
@@ -280,7 +279,7 @@ func TestListPaginatesAcrossBucketsWithChannelFilter(t *testing.T) {
 // and checks that the block entries, the index and the audit trail always
 // agree: each successful call wrote all three, none wrote part.
 func TestBlockIndexAuditAtomic(t *testing.T) {
-	rdb := redistest.Start(t).Client()
+	rdb := redistest.StartTopology(t).Client()
 	s := newStore(t, rdb, true)
 	ctx := context.Background()
 	const workers, rounds = 8, 40
@@ -328,7 +327,7 @@ func TestBlockIndexAuditAtomic(t *testing.T) {
 	}
 	// The raw index holds exactly the blocked contacts, before any List
 	// clean-up could have hidden a half-written block.
-	indexed, err := rdb.Keys(ctx, "hw:*:blocked").Result()
+	indexed, err := redistest.Keys(ctx, rdb, "hw:*:blocked")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,18 @@ func (s *Server) start() error {
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--daemonize", "no", "--logfile", "",
 	}, s.args[1:]...)
-	cmd := exec.Command(s.args[0], args...)
+	return s.run(exec.Command(s.args[0], args...), "Ready to accept connections")
+}
+
+// startSentinel runs s.args as they are (a sentinel takes its config file
+// first).
+func (s *Server) startSentinel() error {
+	cmd := exec.Command(s.args[0], append(s.args[1:], "--bind", "127.0.0.1", "--daemonize", "no", "--logfile", "", "--dir", s.dir)...)
+	return s.run(cmd, "+monitor master")
+}
+
+// run starts cmd and waits for its log to show ready.
+func (s *Server) run(cmd *exec.Cmd, ready string) error {
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
@@ -80,7 +91,7 @@ func (s *Server) start() error {
 		return err
 	}
 	s.cmd, s.done = cmd, make(chan struct{})
-	ready := make(chan struct{})
+	readyc := make(chan struct{})
 	var log strings.Builder
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -89,9 +100,9 @@ func (s *Server) start() error {
 			line := sc.Text()
 			if !signalled {
 				log.WriteString(line + "\n")
-				if strings.Contains(line, "Ready to accept connections") {
+				if strings.Contains(line, ready) {
 					signalled = true
-					close(ready)
+					close(readyc)
 				}
 			}
 		}
@@ -99,7 +110,7 @@ func (s *Server) start() error {
 		close(s.done)
 	}()
 	select {
-	case <-ready:
+	case <-readyc:
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 		return nil
 	case <-s.done:

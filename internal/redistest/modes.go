@@ -1,0 +1,169 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ModeEnv names the environment variable that selects the Redis topology of
+// the tests that run on any: "single" (default), "cluster" (three masters)
+// or "sentinel" (a master watched by one sentinel).
+const ModeEnv = "HOOKWALL_TEST_REDIS"
+
+// Topology is a running Redis of some mode, owned by a test.
+type Topology struct {
+	// Mode is single, cluster or sentinel.
+	Mode string
+	// Addrs are the addresses clients connect to: the server, the cluster's
+	// masters, or the sentinel.
+	Addrs []string
+	// MasterName is the sentinel's master name (sentinel mode).
+	MasterName string
+	t          testing.TB
+}
+
+// StartTopology starts the Redis topology the environment asks for (ModeEnv).
+func StartTopology(t testing.TB) *Topology {
+	t.Helper()
+	switch mode := os.Getenv(ModeEnv); mode {
+	case "", "single":
+		s := Start(t)
+		return &Topology{Mode: "single", Addrs: []string{s.Addr}, t: t}
+	case "cluster":
+		return startCluster(t)
+	case "sentinel":
+		return startSentinel(t)
+	default:
+		t.Fatalf("redistest: %s=%q: want single, cluster or sentinel", ModeEnv, mode)
+		return nil
+	}
+}
+
+// Client returns a go-redis UniversalClient for the topology, closed at
+// cleanup.
+func (tp *Topology) Client() redis.UniversalClient {
+	opts := &redis.UniversalOptions{Addrs: tp.Addrs, MasterName: tp.MasterName, MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second}
+	if tp.Mode == "cluster" {
+		opts.IsClusterMode = true
+	}
+	c := redis.NewUniversalClient(opts)
+	tp.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// ConfigYAML is the hookwall config's redis section for the topology.
+func (tp *Topology) ConfigYAML() string {
+	switch tp.Mode {
+	case "single":
+		return "redis:\n  url: redis://" + tp.Addrs[0] + "/0\n"
+	case "sentinel":
+		return "redis:\n  master_name: " + tp.MasterName + "\n  addrs: [\"" + tp.Addrs[0] + "\"]\n"
+	}
+	return "redis:\n  addrs: [\"" + strings.Join(tp.Addrs, "\", \"") + "\"]\n"
+}
+
+func startCluster(t testing.TB) *Topology {
+	t.Helper()
+	tp := &Topology{Mode: "cluster", t: t}
+	for range 3 {
+		s := Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
+		tp.Addrs = append(tp.Addrs, s.Addr)
+	}
+	args := append([]string{"--cluster", "create"}, tp.Addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		t.Fatalf("redistest: redis-cli --cluster create: %v: %s", err, out)
+	}
+	// Wait until every node agrees the cluster is up.
+	ctx := context.Background()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, a := range tp.Addrs {
+		c := redis.NewClient(&redis.Options{Addr: a})
+		for {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("redistest: cluster not ok after 20s: %v %s", err, info)
+			}
+			time.Sleep(50 * time.Millisecond) // polling a state change, bounded by the deadline
+		}
+		_ = c.Close()
+	}
+	return tp
+}
+
+func startSentinel(t testing.TB) *Topology {
+	t.Helper()
+	master := Start(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sentinel.conf")
+	host, port, _ := strings.Cut(master.Addr, ":")
+	body := fmt.Sprintf("sentinel monitor hookwall %s %s 1\nsentinel down-after-milliseconds hookwall 2000\n", host, port)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, dir: dir}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal("redistest: redis-server not found on PATH: install it (Debian: apt-get install redis-server) or run ./scripts/test, which does")
+	}
+	var lastErr error
+	for range 5 {
+		s.port = freePort(t)
+		s.args = []string{bin, conf, "--sentinel", "--port", strconv.Itoa(s.port)}
+		if lastErr = s.startSentinel(); lastErr == nil {
+			t.Cleanup(s.Stop)
+			break
+		}
+	}
+	if lastErr != nil {
+		t.Fatalf("redistest: starting redis sentinel: %v", lastErr)
+	}
+	tp := &Topology{Mode: "sentinel", Addrs: []string{s.Addr}, MasterName: "hookwall", t: t}
+	// Wait until the sentinel knows the master.
+	c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		addr, err := c.GetMasterAddrByName(context.Background(), "hookwall").Result()
+		if err == nil && len(addr) == 2 && addr[1] == port {
+			return tp
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: sentinel does not know the master after 10s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a state change, bounded by the deadline
+	}
+}
+
+// Keys returns the keys matching pattern on every master of the topology.
+func Keys(ctx context.Context, c redis.UniversalClient, pattern string) ([]string, error) {
+	cc, ok := c.(*redis.ClusterClient)
+	if !ok {
+		return c.Keys(ctx, pattern).Result()
+	}
+	var (
+		mu  sync.Mutex
+		out []string
+	)
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+		keys, err := n.Keys(ctx, pattern).Result()
+		mu.Lock()
+		out = append(out, keys...)
+		mu.Unlock()
+		return err
+	})
+	return out, err
+}
