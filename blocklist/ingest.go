@@ -151,7 +151,7 @@ if conv ~= '' then
 end
 redis.call('XADD', KEYS[11], '*', 'id', ARGV[6], 'tgt', target, 'type', ARGV[12], 'ch', ARGV[1],
   'ct', ARGV[11], 'co', contact, 'conv', conv, 'route', target, 'queue', queue, 'auto', auto,
-  'blk', blk, 'ev', ARGV[7])
+  'blk', blk, 'ev', ARGV[7], 'tp', ARGV[15])
 return {decision, conv, ''}
 `)
 

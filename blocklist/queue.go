@@ -119,13 +119,21 @@ func (s *Store) ReadShard(ctx context.Context, shard, count int, block time.Dura
 		return nil, storeErr(err)
 	}
 	var out []Delivery
+	var gone []string
 	for _, st := range res {
 		for _, m := range st.Messages {
 			if len(m.Values) == 0 {
-				continue // deleted after being read: nothing to deliver
+				// Deleted after being read (delivered or parked by a holder
+				// that lost its lease meanwhile): nothing to deliver, but it
+				// must leave the pending list.
+				gone = append(gone, m.ID)
+				continue
 			}
 			out = append(out, deliveryFrom(shard, m))
 		}
+	}
+	if len(gone) > 0 {
+		_ = s.rdb.XAck(ctx, keysOfBucket(shard).queue, queueGroup, gone...).Err()
 	}
 	return out, nil
 }

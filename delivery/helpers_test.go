@@ -1,0 +1,371 @@
+package delivery_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/delivery"
+	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// deadline bounds every wait of a test: reaching it is a failure, never a
+// step of the test.
+const deadline = 15 * time.Second
+
+// Channels of the tests: line-main has a bot, wa-main only a helpdesk.
+const (
+	lineMain = "line-main"
+	waMain   = "wa-main"
+)
+
+// Standard Webhooks keys of the fake targets.
+const (
+	botKey      = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	helpdeskKey = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+)
+
+// setup is a real redis-server with a blocklist.Store on it.
+type setup struct {
+	rdb   redis.UniversalClient
+	store *blocklist.Store
+	seq   atomic.Int64
+}
+
+func newSetup(t *testing.T) *setup {
+	t.Helper()
+	tp := redistest.StartTopology(t)
+	// 16 shard loops each hold a connection in a blocking read: leave room
+	// for leases, acks and the test's own calls.
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs: tp.Addrs, MasterName: tp.MasterName, IsClusterMode: tp.Mode == "cluster", PoolSize: 64,
+	})
+	t.Cleanup(func() { _ = rdb.Close() })
+	store, err := blocklist.New(blocklist.Config{
+		DefaultEnabled: true,
+		Channels: map[string]blocklist.ChannelInfo{
+			lineMain: {Type: "line", Bot: true, DedupeWindow: time.Hour},
+			waMain:   {Type: "whatsapp", DedupeWindow: time.Hour},
+		},
+	}, rdb)
+	if err != nil {
+		t.Fatalf("blocklist.New: %v", err)
+	}
+	if err := store.EnsureQueues(t.Context()); err != nil {
+		t.Fatalf("EnsureQueues: %v", err)
+	}
+	return &setup{rdb: rdb, store: store}
+}
+
+// msg is an inbound text message of a contact.
+type msg struct {
+	channel, contact, text string
+	raw                    json.RawMessage
+	traceParent            string
+}
+
+// receivedAt is the ReceivedAt of every ingested event.
+var receivedAt = time.Date(2026, 11, 25, 10, 0, 0, 123000000, time.UTC)
+
+// ingest stores messages through the store's decision, as the gateway does,
+// and returns their outcomes.
+func (s *setup) ingest(t *testing.T, msgs ...msg) []blocklist.Outcome {
+	t.Helper()
+	events := make([]blocklist.Event, len(msgs))
+	for i, m := range msgs {
+		n := s.seq.Add(1)
+		raw := m.raw
+		if raw == nil {
+			raw = json.RawMessage(fmt.Sprintf(`{"type":"message","webhookEventId":"ev%d","message":{"type":"text","text":%q}}`, n, m.text))
+		}
+		events[i] = blocklist.Event{
+			Channel: m.channel, Contact: m.contact, ID: fmt.Sprintf("ev%d", n), Type: "message",
+			Message:    json.RawMessage(fmt.Sprintf(`{"id":"m%d","type":"text","text":%q}`, n, m.text)),
+			ReceivedAt: receivedAt, Raw: raw, TraceParent: m.traceParent,
+		}
+	}
+	out, err := s.store.Ingest(t.Context(), events)
+	if err != nil {
+		t.Fatalf("Ingest: %v", err)
+	}
+	return out
+}
+
+// depth is the number of entries left on all the shards' streams.
+func (s *setup) depth(t *testing.T) int64 {
+	t.Helper()
+	d, err := s.store.QueueDepth(t.Context())
+	if err != nil {
+		t.Fatalf("QueueDepth: %v", err)
+	}
+	var n int64
+	for _, v := range d {
+		n += v
+	}
+	return n
+}
+
+func (s *setup) deadLetters(t *testing.T) []blocklist.DeadLetter {
+	t.Helper()
+	dls, _, err := s.store.DeadLetters(t.Context(), blocklist.MaxListLimit, "")
+	if err != nil {
+		t.Fatalf("DeadLetters: %v", err)
+	}
+	return dls
+}
+
+// envelope is the delivery envelope as a target decodes it.
+type envelope struct {
+	ID           string          `json:"id"`
+	Type         string          `json:"type"`
+	Channel      string          `json:"channel"`
+	ChannelType  string          `json:"channel_type"`
+	Contact      string          `json:"contact"`
+	Conversation string          `json:"conversation"`
+	Route        string          `json:"route"`
+	Queue        string          `json:"queue"`
+	Automation   bool            `json:"automation"`
+	Blocked      bool            `json:"blocked"`
+	Message      json.RawMessage `json:"message"`
+	ReceivedAt   time.Time       `json:"received_at"`
+	Raw          json.RawMessage `json:"raw"`
+	Data         json.RawMessage `json:"data"`
+}
+
+// text is the message text of an envelope.
+func (e envelope) text() string {
+	var m struct {
+		Text string `json:"text"`
+	}
+	_ = json.Unmarshal(e.Message, &m)
+	return m.Text
+}
+
+// request is one request a fake target received.
+type request struct {
+	n      int // 0-based arrival number at the target
+	header http.Header
+	body   []byte
+	env    envelope
+	status int
+}
+
+// target is a fake bot or helpdesk. By default it answers 200; answer
+// decides otherwise, and may block. Every request is recorded and sent on
+// got once answered.
+type target struct {
+	srv    *httptest.Server
+	answer func(r *request) int
+	got    chan *request
+	count  atomic.Int64
+
+	mu   sync.Mutex
+	reqs []*request
+}
+
+func newTarget(t *testing.T, answer func(r *request) int) *target {
+	t.Helper()
+	ft := &target{answer: answer, got: make(chan *request, 10000)}
+	ft.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		rq := &request{n: int(ft.count.Add(1) - 1), header: r.Header.Clone(), body: body}
+		if err := json.Unmarshal(body, &rq.env); err != nil {
+			t.Errorf("target got a body that is not an envelope: %v: %s", err, body)
+		}
+		rq.status = http.StatusOK
+		if ft.answer != nil {
+			rq.status = ft.answer(rq)
+		}
+		ft.mu.Lock()
+		ft.reqs = append(ft.reqs, rq)
+		ft.mu.Unlock()
+		w.WriteHeader(rq.status)
+		ft.got <- rq
+	}))
+	t.Cleanup(ft.srv.Close)
+	return ft
+}
+
+func (ft *target) url() string { return ft.srv.URL + "/hook" }
+
+// requests returns what the target received so far.
+func (ft *target) requests() []*request {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return append([]*request(nil), ft.reqs...)
+}
+
+// next waits for the target's next request.
+func (ft *target) next(t *testing.T) *request {
+	t.Helper()
+	select {
+	case r := <-ft.got:
+		return r
+	case <-time.After(deadline):
+		t.Fatalf("target %s: no request within %s", ft.srv.URL, deadline)
+		return nil
+	}
+}
+
+// waitDelivered waits until the target has answered n requests with a 2xx
+// and returns those, in arrival order.
+func (ft *target) waitDelivered(t *testing.T, n int) []*request {
+	t.Helper()
+	var out []*request
+	timeout := time.After(deadline)
+	for len(out) < n {
+		select {
+		case r := <-ft.got:
+			if r.status >= 200 && r.status <= 299 {
+				out = append(out, r)
+			}
+		case <-timeout:
+			t.Fatalf("target %s: %d of %d deliveries within %s", ft.srv.URL, len(out), n, deadline)
+		}
+	}
+	return out
+}
+
+// observer records the deliverer's reports.
+type observer struct {
+	mu       sync.Mutex
+	attempts []string    // envelope id + " " + outcome
+	changed  chan string // "from->to"
+	outcome  chan string
+	// onChange, when set, is called with each change, under mu.
+	onChange func(from, to string)
+}
+
+func newObserver() *observer {
+	return &observer{changed: make(chan string, 1000), outcome: make(chan string, 10000)}
+}
+
+func (o *observer) Attempted(_ context.Context, d blocklist.Delivery, outcome string, _ time.Duration, _ error) {
+	o.mu.Lock()
+	o.attempts = append(o.attempts, d.ID+" "+outcome)
+	o.mu.Unlock()
+	o.outcome <- outcome
+}
+
+func (o *observer) BreakerChanged(_, from, to string) {
+	o.mu.Lock()
+	if o.onChange != nil {
+		o.onChange(from, to)
+	}
+	o.mu.Unlock()
+	o.changed <- from + "->" + to
+}
+
+// waitAttempts waits for n attempts with the outcome.
+func (o *observer) waitAttempts(t *testing.T, outcome string, n int) {
+	t.Helper()
+	timeout := time.After(deadline)
+	for n > 0 {
+		select {
+		case got := <-o.outcome:
+			if got == outcome {
+				n--
+			}
+		case <-timeout:
+			t.Fatalf("%d %s attempts missing after %s", n, outcome, deadline)
+		}
+	}
+}
+
+// outcomes returns the recorded attempt outcomes of envelope id.
+func (o *observer) outcomes(id string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []string
+	for _, a := range o.attempts {
+		if v, ok := strings.CutPrefix(a, id+" "); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// waitChange waits for the breaker change from->to.
+func (o *observer) waitChange(t *testing.T, want string) {
+	t.Helper()
+	timeout := time.After(deadline)
+	for {
+		select {
+		case c := <-o.changed:
+			if c == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no breaker change %s within %s", want, deadline)
+		}
+	}
+}
+
+// testConfig is a deliverer configuration with fast retries.
+func testConfig(owner string, channels map[string]delivery.Targets) delivery.Config {
+	return delivery.Config{
+		Owner:       owner,
+		Channels:    channels,
+		Timeout:     5 * time.Second,
+		MaxAttempts: 10,
+		BackoffMin:  5 * time.Millisecond,
+		BackoffMax:  50 * time.Millisecond,
+		Parallelism: 4,
+		LeaseTTL:    2 * time.Second,
+		// The breaker stays out of the way unless a test is about it.
+		BreakerFailures: 1000,
+		BreakerOpen:     300 * time.Millisecond,
+	}
+}
+
+// running is a Deliverer whose Run is in progress.
+type running struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// start runs a deliverer on q until stop or the end of the test.
+func start(t *testing.T, cfg delivery.Config, q delivery.Queue) *running {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d, err := delivery.New(cfg, q, log)
+	if err != nil {
+		t.Fatalf("delivery.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		if err := d.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop cancels Run and waits for it to return.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-time.After(deadline):
+		t.Fatalf("Run did not return within %s of cancel", deadline)
+	}
+}
