@@ -2,7 +2,9 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,22 +74,73 @@ func (tp *Topology) ConfigYAML() string {
 	return "redis:\n  addrs: [\"" + strings.Join(tp.Addrs, "\", \"") + "\"]\n"
 }
 
+// sharedCluster is one Cluster per test binary: creating one takes seconds,
+// so the tests of a package share it and each starts from FLUSHALL. Its
+// servers die with the test process (Pdeathsig).
+var sharedCluster struct {
+	once  sync.Once
+	addrs []string
+	err   error
+}
+
 func startCluster(t testing.TB) *Topology {
 	t.Helper()
-	tp := &Topology{Mode: "cluster", t: t}
-	for range 3 {
-		s := Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
-		tp.Addrs = append(tp.Addrs, s.Addr)
+	sharedCluster.once.Do(func() { sharedCluster.addrs, sharedCluster.err = createCluster() })
+	if sharedCluster.err != nil {
+		t.Fatalf("redistest: %v", sharedCluster.err)
 	}
-	args := append([]string{"--cluster", "create"}, tp.Addrs...)
+	tp := &Topology{Mode: "cluster", Addrs: sharedCluster.addrs, t: t}
+	ctx := context.Background()
+	for _, a := range tp.Addrs {
+		c := redis.NewClient(&redis.Options{Addr: a})
+		err := c.FlushAll(ctx).Err()
+		_ = c.Close()
+		if err != nil {
+			t.Fatalf("redistest: flushing cluster node %s: %v", a, err)
+		}
+	}
+	return tp
+}
+
+func createCluster() ([]string, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, errors.New("redis-server not found on PATH: install it (Debian: apt-get install redis-server) or run ./scripts/test, which does")
+	}
+	var addrs []string
+	for range 3 {
+		dir, err := os.MkdirTemp("", "hookwall-cluster-")
+		if err != nil {
+			return nil, err
+		}
+		var s *Server
+		for range 5 {
+			l, lerr := net.Listen("tcp", "127.0.0.1:0")
+			if lerr != nil {
+				return nil, lerr
+			}
+			port := l.Addr().(*net.TCPAddr).Port
+			_ = l.Close()
+			s = &Server{dir: dir, port: port, detached: true, args: []string{bin,
+				"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"}}
+			if err = s.start(); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("starting a cluster node: %w", err)
+		}
+		addrs = append(addrs, s.Addr)
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
-		t.Fatalf("redistest: redis-cli --cluster create: %v: %s", err, out)
+		return nil, fmt.Errorf("redis-cli --cluster create: %v: %s", err, out)
 	}
 	// Wait until every node agrees the cluster is up.
 	ctx := context.Background()
 	deadline := time.Now().Add(20 * time.Second)
-	for _, a := range tp.Addrs {
+	for _, a := range addrs {
 		c := redis.NewClient(&redis.Options{Addr: a})
 		for {
 			info, err := c.ClusterInfo(ctx).Result()
@@ -95,13 +148,14 @@ func startCluster(t testing.TB) *Topology {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("redistest: cluster not ok after 20s: %v %s", err, info)
+				_ = c.Close()
+				return nil, fmt.Errorf("cluster not ok after 20s: %v %s", err, info)
 			}
 			time.Sleep(50 * time.Millisecond) // polling a state change, bounded by the deadline
 		}
 		_ = c.Close()
 	}
-	return tp
+	return addrs, nil
 }
 
 func startSentinel(t testing.TB) *Topology {

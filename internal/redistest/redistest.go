@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +31,9 @@ type Server struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	args []string
+	// detached servers outlive the test that started them and die with the
+	// test process.
+	detached bool
 }
 
 // Start starts a redis-server for t and registers its shutdown with
@@ -71,7 +75,11 @@ func (s *Server) start() error {
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--daemonize", "no", "--logfile", "",
 	}, s.args[1:]...)
-	return s.run(exec.Command(s.args[0], args...), "Ready to accept connections")
+	cmd := exec.Command(s.args[0], args...)
+	if s.detached {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	}
+	return s.run(cmd, "Ready to accept connections")
 }
 
 // startSentinel runs s.args as they are (a sentinel takes its config file
