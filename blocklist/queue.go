@@ -308,7 +308,7 @@ func deadBucket(id string) (int, bool) {
 func (s *Store) deadLetter(ctx context.Context, id string) (DeadLetter, error) {
 	b, ok := deadBucket(id)
 	if !ok {
-		return DeadLetter{}, fmt.Errorf("%w: dead letter %q", ErrNotFound, id)
+		return DeadLetter{}, fmt.Errorf("%w: %q is not a dead-letter id", ErrInvalid, id)
 	}
 	v, err := s.rdb.HGet(ctx, keysOfBucket(b).dead, id).Result()
 	if err != nil {

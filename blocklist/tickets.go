@@ -103,7 +103,7 @@ return n
 func (s *Store) ticketRef(ctx context.Context, id string) (channel, contact string, err error) {
 	b, ok := ticketBucket(id)
 	if !ok {
-		return "", "", fmt.Errorf("%w: ticket %q", ErrNotFound, id)
+		return "", "", fmt.Errorf("%w: %q is not a ticket id", ErrInvalid, id)
 	}
 	v, err := s.rdb.Get(ctx, keysOfBucket(b).ticketID(id)).Result()
 	if err != nil {

@@ -76,9 +76,9 @@ const principalKey = "hookwall.principal"
 // role is middleware admitting bearer tokens of at least min.
 func (g *Gateway) role(min Role) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		h := c.Get(fiber.HeaderAuthorization)
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || token == "" {
+		// The scheme name is case-insensitive (RFC 6750, RFC 9110 11.1).
+		scheme, token, ok := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 			return errUnauthenticated
 		}
 		p, ok := g.auth.lookup(token)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +33,7 @@ func (g *Gateway) webhook(c *fiber.Ctx) error {
 	events, err := ch.Adapter.Receive(fiberHeader{c}, body)
 	if err != nil {
 		if errors.Is(err, channels.ErrBadSignature) {
-			g.log.Warn("webhook refused", "channel", ch.Adapter.ID(), "err", err)
+			g.log.WarnContext(c.UserContext(), "webhook refused", "channel", ch.Adapter.ID(), "err", err)
 		}
 		return err
 	}
@@ -99,12 +100,16 @@ func (g *Gateway) handshake(c *fiber.Ctx) error {
 }
 
 // traceParent is the W3C trace context to pass on to the targets: the
-// current span's when tracing runs, else the caller's own header.
+// current span's when tracing runs, else the caller's own header — parsed and
+// written again, so that only a valid, normalized header is stored.
 func traceParent(c *fiber.Ctx) string {
+	tc := propagation.TraceContext{}
 	h := propagation.MapCarrier{}
-	propagation.TraceContext{}.Inject(c.UserContext(), h)
+	tc.Inject(c.UserContext(), h)
 	if tp := h["traceparent"]; tp != "" {
 		return tp
 	}
-	return c.Get("traceparent")
+	in := propagation.MapCarrier{"traceparent": c.Get("traceparent")}
+	tc.Inject(tc.Extract(context.Background(), in), h)
+	return h["traceparent"]
 }

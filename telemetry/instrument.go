@@ -3,9 +3,13 @@ package telemetry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -48,8 +52,16 @@ func (t *Telemetry) Instruments() (*Instruments, error) {
 
 // Gauges registers the gauges read at each scrape: queue depth per shard,
 // blocked contacts and open tickets, and each target's breaker state
-// (0 closed, 1 half-open, 2 open).
+// (0 closed, 1 half-open, 2 open). Target URLs are labelled without their
+// credentials and query values, since /metrics is not behind the admin
+// tokens. breakers may be nil.
 func (i *Instruments) Gauges(store *blocklist.Store, breakers func() map[string]string) error {
+	if store == nil {
+		return errors.New("gauges: nil store")
+	}
+	if breakers == nil {
+		breakers = func() map[string]string { return nil }
+	}
 	depth, err := i.t.Meter.Int64ObservableGauge("hookwall.queue.depth", metric.WithDescription("Entries waiting in each delivery queue shard."))
 	if err != nil {
 		return err
@@ -80,7 +92,7 @@ func (i *Instruments) Gauges(store *blocklist.Store, breakers func() map[string]
 		}
 		for target, st := range breakers() {
 			v := map[string]int64{"closed": 0, "half-open": 1, "open": 2}[st]
-			o.ObserveInt64(breaker, v, metric.WithAttributes(attribute.String("target", target)))
+			o.ObserveInt64(breaker, v, metric.WithAttributes(attribute.String("target", redactURL(target))))
 		}
 		return nil
 	}, depth, blocked, tickets, breaker)
@@ -113,11 +125,19 @@ func (s *store) Ingest(ctx context.Context, events []blocklist.Event) ([]blockli
 
 // Webhooks is Fiber middleware for the webhook routes: a server span joined
 // to the caller's W3C trace context, and rejected or failed requests counted.
+//
+// The middleware runs as the group's "use" handler, before the route has
+// matched: the {channel} parameter is only known after c.Next. Fiber's
+// strings alias buffers it reuses for the next request, so what outlives the
+// request (span and metric attributes) is copied. A request for an unknown
+// channel (404) is counted with an empty channel label: the label would
+// otherwise take any value a caller puts in the path.
 func (i *Instruments) Webhooks() fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ctx := i.t.Propagator.Extract(c.UserContext(), fiberCarrier{c})
-		ctx, span := i.t.Tracer.Start(ctx, c.Method()+" /webhooks/{channel}", trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("hookwall.channel", c.Params("channel"))))
+		method := httpMethod(c.Method())
+		ctx, span := i.t.Tracer.Start(ctx, method+" /webhooks/{channel}", trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("http.route", "/webhooks/{channel}")))
 		defer span.End()
 		c.SetUserContext(ctx)
 		err := c.Next()
@@ -126,22 +146,47 @@ func (i *Instruments) Webhooks() fiber.Handler {
 			// The error handler has not run yet: it writes the status later.
 			status = gateway.StatusOf(err)
 		}
+		channel := ""
+		if status != fiber.StatusNotFound {
+			channel = strings.Clone(c.Params("channel"))
+			span.SetAttributes(attribute.String("hookwall.channel", channel))
+		}
 		span.SetAttributes(attribute.Int("http.response.status_code", status))
-		if c.Method() == fiber.MethodPost && status >= 400 {
+		if status >= 500 {
+			span.SetStatus(codes.Error, strconv.Itoa(status))
+			if err != nil {
+				span.RecordError(err)
+			}
+		}
+		if method == fiber.MethodPost && status >= 400 {
 			decision := "rejected"
 			if status >= 500 {
 				decision = "error"
-				span.SetStatus(codes.Error, strconv.Itoa(status))
 			}
-			i.events.Add(ctx, 1, metric.WithAttributes(attribute.String("channel", c.Params("channel")), attribute.String("decision", decision)))
+			i.events.Add(ctx, 1, metric.WithAttributes(attribute.String("channel", channel), attribute.String("decision", decision)))
 		}
 		return err
 	}
 }
 
+// httpMethod returns the request's method, or "_OTHER" for one outside
+// the standard set (the semantic conventions' bound on span names). It
+// returns its own constant, never Fiber's string, which aliases a buffer.
+func httpMethod(m string) string {
+	for _, k := range [...]string{fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch,
+		fiber.MethodDelete, fiber.MethodConnect, fiber.MethodOptions, fiber.MethodTrace} {
+		if m == k {
+			return k
+		}
+	}
+	return "_OTHER"
+}
+
+// fiberCarrier reads the trace context headers of a Fiber request. Get
+// copies: the extracted trace state outlives the request.
 type fiberCarrier struct{ c *fiber.Ctx }
 
-func (f fiberCarrier) Get(key string) string { return f.c.Get(key) }
+func (f fiberCarrier) Get(key string) string { return strings.Clone(f.c.Get(key)) }
 func (f fiberCarrier) Set(key, value string) { f.c.Request().Header.Set(key, value) }
 func (f fiberCarrier) Keys() []string        { return nil }
 
@@ -175,7 +220,8 @@ type roundTripper struct {
 func (r roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := r.i.t.Propagator.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
 	ctx, span := r.i.t.Tracer.Start(ctx, "hookwall.delivery.attempt", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("hookwall.envelope", req.Header.Get("webhook-id")), attribute.String("url.full", req.URL.String())))
+		trace.WithAttributes(attribute.String("hookwall.envelope", req.Header.Get("webhook-id")),
+			attribute.String("http.request.method", req.Method), attribute.String("url.full", redactURL(req.URL.String()))))
 	defer span.End()
 	req = req.Clone(ctx)
 	r.i.t.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
@@ -193,20 +239,78 @@ func (r roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // LogHandler adds the trace and span ids of the record's context to every
-// log record.
-func LogHandler(h slog.Handler) slog.Handler { return logHandler{h} }
+// log record, at the top level even in a logger with groups.
+func LogHandler(h slog.Handler) slog.Handler { return logHandler{Handler: h, root: h} }
 
-type logHandler struct{ slog.Handler }
-
-func (l logHandler) Handle(ctx context.Context, r slog.Record) error {
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
-	}
-	return l.Handler.Handle(ctx, r)
+type logHandler struct {
+	// Handler is root with every WithAttrs and WithGroup applied.
+	slog.Handler
+	root slog.Handler
+	// ops are those WithAttrs and WithGroup calls, in order; they are
+	// replayed over root and the trace ids when a group is open, since
+	// attributes added to the record would land in the group.
+	ops     []func(slog.Handler) slog.Handler
+	grouped bool
 }
 
-func (l logHandler) WithAttrs(a []slog.Attr) slog.Handler { return logHandler{l.Handler.WithAttrs(a)} }
-func (l logHandler) WithGroup(n string) slog.Handler      { return logHandler{l.Handler.WithGroup(n)} }
+func (l logHandler) Handle(ctx context.Context, r slog.Record) error {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return l.Handler.Handle(ctx, r)
+	}
+	ids := []slog.Attr{slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String())}
+	if !l.grouped {
+		r.AddAttrs(ids...)
+		return l.Handler.Handle(ctx, r)
+	}
+	h := l.root.WithAttrs(ids)
+	for _, op := range l.ops {
+		h = op(h)
+	}
+	return h.Handle(ctx, r)
+}
+
+func (l logHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	if len(a) == 0 {
+		return l
+	}
+	return l.with(func(h slog.Handler) slog.Handler { return h.WithAttrs(a) }, false)
+}
+
+func (l logHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return l
+	}
+	return l.with(func(h slog.Handler) slog.Handler { return h.WithGroup(name) }, true)
+}
+
+func (l logHandler) with(op func(slog.Handler) slog.Handler, group bool) logHandler {
+	return logHandler{
+		Handler: op(l.Handler), root: l.root,
+		ops: append(slices.Clip(l.ops), op), grouped: l.grouped || group,
+	}
+}
+
+// redactURL hides the credentials and the query values of a URL, which
+// may carry a target's token, from span attributes and metric labels.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "REDACTED"
+	}
+	if u.User != nil {
+		u.User = url.UserPassword("REDACTED", "REDACTED")
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{"REDACTED"}
+		}
+		u.RawQuery = q.Encode()
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.String()
+}
 
 // receivedAt reads when hookwall received the delivery's event.
 func receivedAt(d blocklist.Delivery) time.Time {

@@ -7,6 +7,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -43,37 +44,66 @@ type Telemetry struct {
 	shutdown []func(context.Context) error
 }
 
+// Option changes what Setup builds.
+type Option func(*options)
+
+type options struct {
+	spanExporter sdktrace.SpanExporter
+}
+
+// WithSpanExporter makes Setup export spans to exp, each one as it ends (a
+// synchronous span processor), instead of what the OTEL_* variables ask for:
+// tracing is on whatever they say. It is meant for tests, with
+// go.opentelemetry.io/otel/sdk/trace/tracetest's InMemoryExporter.
+func WithSpanExporter(exp sdktrace.SpanExporter) Option {
+	return func(o *options) { o.spanExporter = exp }
+}
+
 // Setup builds the providers. Tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT
 // or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (OTLP over HTTP/protobuf; the
 // exporter reads the other OTEL_EXPORTER_OTLP_* variables, the SDK reads
 // OTEL_TRACES_SAMPLER, OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES), and
 // off when they are unset, when OTEL_TRACES_EXPORTER=none or when
-// OTEL_SDK_DISABLED=true.
-func Setup(ctx context.Context, version string) (*Telemetry, error) {
+// OTEL_SDK_DISABLED=true. WithSpanExporter overrides the variables.
+func Setup(ctx context.Context, version string, opts ...Option) (*Telemetry, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	// Environment (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) wins over
-	// the defaults.
+	// the defaults. A resource that could only be partly detected (a
+	// malformed OTEL_RESOURCE_ATTRIBUTES, no hostname) is still used: it only
+	// labels the telemetry, and is no reason not to start.
 	res, err := resource.New(ctx,
 		resource.WithAttributes(semconv.ServiceName("hookwall"), semconv.ServiceVersion(version)),
 		resource.WithFromEnv(), resource.WithTelemetrySDK(), resource.WithHost())
 	if err != nil {
-		return nil, err
+		otel.Handle(fmt.Errorf("telemetry resource: %w", err))
 	}
 	t := &Telemetry{Propagator: propagation.TraceContext{}, registry: prometheus.NewRegistry()}
 
 	exp, err := otelprom.New(otelprom.WithRegisterer(t.registry), otelprom.WithoutScopeInfo())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res))
 	t.shutdown = append(t.shutdown, mp.Shutdown)
 	t.Meter = mp.Meter(scope)
 
-	if tracingRequested() {
+	var sp sdktrace.TracerProviderOption
+	switch {
+	case o.spanExporter != nil:
+		sp = sdktrace.WithSyncer(o.spanExporter)
+	case tracingRequested():
 		te, err := otlptracehttp.New(ctx)
 		if err != nil {
-			return nil, err
+			_ = mp.Shutdown(ctx)
+			return nil, fmt.Errorf("otlp trace exporter: %w", err)
 		}
-		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(te), sdktrace.WithResource(res))
+		sp = sdktrace.WithBatcher(te)
+	}
+	if sp != nil {
+		tp := sdktrace.NewTracerProvider(sp, sdktrace.WithResource(res))
 		t.shutdown = append(t.shutdown, tp.Shutdown)
 		t.Tracer = tp.Tracer(scope)
 		t.TracingEnabled = true
@@ -85,8 +115,11 @@ func Setup(ctx context.Context, version string) (*Telemetry, error) {
 	return t, nil
 }
 
+// tracingRequested reads the variables; their values are case-insensitive,
+// as the OpenTelemetry specification has it.
 func tracingRequested() bool {
-	if strings.EqualFold(os.Getenv("OTEL_SDK_DISABLED"), "true") || os.Getenv("OTEL_TRACES_EXPORTER") == "none" {
+	if strings.EqualFold(strings.TrimSpace(os.Getenv("OTEL_SDK_DISABLED")), "true") ||
+		strings.EqualFold(strings.TrimSpace(os.Getenv("OTEL_TRACES_EXPORTER")), "none") {
 		return false
 	}
 	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""

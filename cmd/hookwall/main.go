@@ -23,6 +23,7 @@ import (
 	"github.com/hookwall/hookwall/delivery"
 	"github.com/hookwall/hookwall/gateway"
 	"github.com/hookwall/hookwall/telemetry"
+	"go.opentelemetry.io/otel"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -79,6 +80,7 @@ func logLevel() slog.Level {
 // their attempts, all within the configured grace.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	log.Info("starting hookwall", "version", version, "listen", cfg.Listen, "channels", len(cfg.Channels))
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("telemetry", "err", err) }))
 	tel, err := telemetry.Setup(ctx, version)
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
