@@ -237,57 +237,270 @@ func (d *Deliverer) holdShard(ctx context.Context, shard int, acquired time.Time
 		<-renewing
 	}()
 
+	r := &shardRun{
+		d: d, shard: shard, ctx: sctx, lost: lost,
+		slots:    make(chan struct{}, d.maxInFlight()),
+		attempts: make(chan struct{}, d.cfg.Parallelism),
+		lanes:    map[string]*lane{},
+		inflight: map[string]bool{},
+		flushed:  make(chan struct{}, 1),
+	}
+	r.run()
+}
+
+// shardRun delivers one shard while its lease is held. Entries are read in
+// stream order and handed to one lane per contact: a lane delivers its
+// contact's entries one after the other, lanes run side by side, so a contact
+// waiting on a down target or a backoff holds back only itself. Delivered
+// entries are acknowledged in small batches by an acknowledger.
+type shardRun struct {
+	d     *Deliverer
+	shard int
+	ctx   context.Context
+	lost  context.CancelFunc
+	// slots bounds the entries read and not finished; attempts bounds the
+	// posts in flight at once (delivery.parallelism).
+	slots, attempts chan struct{}
+
+	mu       sync.Mutex
+	lanes    map[string]*lane
+	inflight map[string]bool // stream ids read and not finished
+	acks     []string        // delivered, to acknowledge
+	flushed  chan struct{}   // signalled when acks are waiting
+	lanesWG  sync.WaitGroup
+}
+
+type lane struct{ queue []blocklist.Delivery }
+
+// maxInFlight is how many entries of one shard may be read and not finished.
+func (d *Deliverer) maxInFlight() int { return 4 * d.cfg.BatchSize }
+
+func (r *shardRun) run() {
+	d := r.d
+	lanesDone, ackDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ackDone)
+		r.acknowledge(lanesDone)
+	}()
+	defer func() {
+		r.lanesWG.Wait() // every lane has ended: no ack is added any more
+		close(lanesDone) // the acknowledger flushes the last ones and ends
+		<-ackDone
+	}()
+
 	// The pending list is read first (entries a previous holder, or this
 	// one, read and did not acknowledge), then new entries. It is read
-	// again after a failed read (the entries may have been handed out all
-	// the same) and every lease period, for entries handed out to a former
-	// holder that read after losing the lease.
+	// again before new entries after a failed read — Redis may have handed
+	// the entries out all the same, and they must not be skipped — and every
+	// lease period, for entries handed to a former holder that read after
+	// losing the lease. Entries in flight here are not handed out twice.
 	pending, scanned := true, time.Now()
-	var unacked []string
-	for {
-		if len(unacked) > 0 {
-			held, err := d.ack(ctx, shard, unacked)
-			if err != nil {
-				d.log.Warn("acknowledging deliveries", "shard", shard, "err", err)
-				if !wait(sctx, time.Second) {
-					return // they stay pending: the next holder delivers them again
-				}
-				continue
-			}
-			if !held {
-				d.log.Warn("shard lease lost", "shard", shard)
-				return
-			}
-			unacked = nil
-		}
-		if sctx.Err() != nil {
-			return
-		}
+	for r.ctx.Err() == nil {
 		if !pending && time.Since(scanned) >= d.cfg.LeaseTTL {
 			pending = true
 		}
+		free := r.reserve()
+		if free == 0 {
+			return
+		}
+		var batch []blocklist.Delivery
+		var err error
 		if pending {
 			scanned = time.Now()
+			batch, err = d.q.ReadShard(r.ctx, r.shard, d.maxInFlight()+d.cfg.BatchSize, -1, true)
+		} else {
+			batch, err = d.q.ReadShard(r.ctx, r.shard, free, time.Second, false)
 		}
-		batch, err := d.q.ReadShard(sctx, shard, d.cfg.BatchSize, time.Second, pending)
 		if err != nil {
-			if sctx.Err() == nil {
-				d.log.Warn("reading shard", "shard", shard, "err", err)
-				wait(sctx, time.Second)
+			r.unreserve(free)
+			if r.ctx.Err() == nil {
+				d.log.Warn("reading shard", "shard", r.shard, "err", err)
+				wait(r.ctx, time.Second)
 			}
 			pending = true
 			continue
 		}
-		if len(batch) == 0 {
+		used := r.dispatch(batch, free)
+		r.unreserve(free - used)
+		if pending {
 			pending = false
+		}
+	}
+}
+
+// reserve waits for room for at least one more entry and takes all there is,
+// up to a batch; it returns 0 when the run ends.
+func (r *shardRun) reserve() int {
+	select {
+	case r.slots <- struct{}{}:
+	case <-r.ctx.Done():
+		return 0
+	}
+	n := 1
+	for n < r.d.cfg.BatchSize {
+		select {
+		case r.slots <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+func (r *shardRun) unreserve(n int) {
+	for range n {
+		<-r.slots
+	}
+}
+
+// dispatch hands entries to their contacts' lanes, skipping those in flight
+// already (a pending read returns them too); it returns the slots used. A
+// pending read may return more entries than were reserved: their slots are
+// taken on top, waiting if need be.
+func (r *shardRun) dispatch(batch []blocklist.Delivery, reserved int) int {
+	used := 0
+	for _, e := range batch {
+		r.mu.Lock()
+		busy := r.inflight[e.StreamID]
+		r.mu.Unlock()
+		if busy {
 			continue
 		}
-		var left int
-		unacked, left = d.deliverBatch(sctx, batch, lost)
-		if left > 0 {
-			// Something was left undelivered (shutdown or lost lease): read
-			// the pending list again before new entries, to keep order.
-			pending = true
+		if used == reserved {
+			select {
+			case r.slots <- struct{}{}:
+				reserved++
+			case <-r.ctx.Done():
+				return used
+			}
+		}
+		used++
+		k := e.Channel + "\x00" + e.Contact
+		r.mu.Lock()
+		r.inflight[e.StreamID] = true
+		l, ok := r.lanes[k]
+		if !ok {
+			l = &lane{}
+			r.lanes[k] = l
+		}
+		l.queue = append(l.queue, e)
+		if !ok {
+			r.lanesWG.Go(func() { r.runLane(k, l) })
+		}
+		r.mu.Unlock()
+	}
+	return used
+}
+
+// runLane delivers one contact's entries in order until its queue is empty.
+func (r *shardRun) runLane(k string, l *lane) {
+	for {
+		r.mu.Lock()
+		if len(l.queue) == 0 {
+			delete(r.lanes, k)
+			r.mu.Unlock()
+			return
+		}
+		e := l.queue[0]
+		r.mu.Unlock()
+
+		out := r.d.deliver(r.ctx, e, r.attempts)
+
+		r.mu.Lock()
+		l.queue = l.queue[1:]
+		switch out {
+		case delivered:
+			r.acks = append(r.acks, e.StreamID) // in flight until acknowledged
+		case parked:
+			delete(r.inflight, e.StreamID)
+		case leaseLost, aborted:
+			// This entry and the rest of the lane stay pending, in order,
+			// for the next holder (or this one's next pending read).
+			delete(r.inflight, e.StreamID)
+			for _, rest := range l.queue {
+				delete(r.inflight, rest.StreamID)
+			}
+			n := len(l.queue)
+			l.queue = nil
+			delete(r.lanes, k)
+			r.mu.Unlock()
+			if out == leaseLost {
+				r.lost()
+			}
+			r.unreserve(n + 1)
+			return
+		}
+		r.mu.Unlock()
+		if out == delivered {
+			select {
+			case r.flushed <- struct{}{}:
+			default:
+			}
+		} else {
+			<-r.slots
+		}
+	}
+}
+
+// acknowledge acknowledges delivered entries in batches, until every lane
+// has ended and its last acknowledgements are flushed. A failed
+// acknowledgement is retried while the run goes on: the entries stay in
+// flight meanwhile, so they are not read again.
+func (r *shardRun) acknowledge(lanesDone <-chan struct{}) {
+	failures := 0
+	for {
+		final := false
+		select {
+		case <-r.flushed:
+			// Let a few more deliveries finish: one round trip for many.
+			t := time.NewTimer(5 * time.Millisecond)
+			select {
+			case <-t.C:
+			case <-lanesDone:
+			}
+			t.Stop()
+		case <-lanesDone:
+			final = true
+		}
+		for {
+			r.mu.Lock()
+			ids := r.acks
+			r.acks = nil
+			r.mu.Unlock()
+			if len(ids) == 0 {
+				break
+			}
+			held, err := r.d.ack(r.ctx, r.shard, ids)
+			if err != nil {
+				r.d.log.Warn("acknowledging deliveries", "shard", r.shard, "err", err)
+				failures++
+				if r.ctx.Err() != nil && failures > 3 {
+					return // they stay pending: the next holder delivers them again
+				}
+				r.mu.Lock()
+				r.acks = append(ids, r.acks...)
+				r.mu.Unlock()
+				// Shutting down, a few quick tries; else until the store answers.
+				if r.ctx.Err() != nil || !wait(r.ctx, time.Second) {
+					wait(context.Background(), 200*time.Millisecond)
+				}
+				continue
+			}
+			failures = 0
+			if !held {
+				r.d.log.Warn("shard lease lost", "shard", r.shard)
+				r.lost()
+			}
+			r.mu.Lock()
+			for _, id := range ids {
+				delete(r.inflight, id)
+			}
+			r.mu.Unlock()
+			r.unreserve(len(ids))
+		}
+		if final {
+			return
 		}
 	}
 }
@@ -324,57 +537,6 @@ func (d *Deliverer) ack(ctx context.Context, shard int, ids []string) (bool, err
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	return d.q.Ack(actx, shard, d.cfg.Owner, ids...)
-}
-
-// deliverBatch delivers a batch, contacts in parallel, each contact's entries
-// in order. It returns the stream ids delivered (parked ones are already off
-// the stream) and how many entries it left undelivered, because ctx ended or
-// the lease was lost (then it calls lost).
-func (d *Deliverer) deliverBatch(ctx context.Context, batch []blocklist.Delivery, lost context.CancelFunc) (done []string, left int) {
-	groups := map[string][]blocklist.Delivery{}
-	var order []string
-	for _, e := range batch {
-		k := e.Channel + "\x00" + e.Contact
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], e)
-	}
-	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, d.cfg.Parallelism)
-	)
-	for _, k := range order {
-		entries := groups[k]
-		if ctx.Err() != nil {
-			left += len(entries)
-			continue
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			for i, e := range entries {
-				switch d.deliver(ctx, e) {
-				case delivered:
-					mu.Lock()
-					done = append(done, e.StreamID)
-					mu.Unlock()
-				case parked:
-				case leaseLost:
-					lost()
-					fallthrough
-				case aborted:
-					mu.Lock()
-					left += len(entries) - i // the rest stay pending, in order
-					mu.Unlock()
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return done, left
 }
 
 func wait(ctx context.Context, d time.Duration) bool {

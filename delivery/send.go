@@ -139,7 +139,9 @@ func (d *Deliverer) target(e blocklist.Delivery) (target, error) {
 
 // deliver makes attempts until the target takes the envelope, the retry
 // budget is spent (then it parks it), or ctx ends.
-func (d *Deliverer) deliver(ctx context.Context, e blocklist.Delivery) outcome {
+// At most cap(attempts) posts run at once; waiting on an open breaker or a
+// backoff holds no place.
+func (d *Deliverer) deliver(ctx context.Context, e blocklist.Delivery, attempts chan struct{}) outcome {
 	t, err := d.target(e)
 	var body []byte
 	if err == nil {
@@ -156,15 +158,21 @@ func (d *Deliverer) deliver(ctx context.Context, e blocklist.Delivery) outcome {
 	}
 	bo.Reset()
 	cb := d.breakers.get(t.url)
-	attempts := 0
+	spent := 0
 	for {
 		if !d.breakers.waitClosed(ctx, cb) {
+			return aborted
+		}
+		select {
+		case attempts <- struct{}{}:
+		case <-ctx.Done():
 			return aborted
 		}
 		start := time.Now()
 		_, err := cb.Execute(func() (struct{}, error) {
 			return struct{}{}, d.post(ctx, t, e, body)
 		})
+		<-attempts
 		if isBreakerRefusal(err) {
 			// The breaker refused (open, or its half-open trial is taken by
 			// another contact): no attempt was spent.
@@ -173,15 +181,15 @@ func (d *Deliverer) deliver(ctx context.Context, e blocklist.Delivery) outcome {
 			}
 			continue
 		}
-		attempts++
+		spent++
 		if err == nil {
 			d.observe(ctx, e, "delivered", time.Since(start), nil)
 			return delivered
 		}
 		d.observe(ctx, e, "failed", time.Since(start), err)
-		d.log.Debug("delivery attempt failed", "channel", e.Channel, "target", e.Target, "envelope", e.ID, "attempt", attempts, "err", err)
-		if attempts >= d.cfg.MaxAttempts {
-			return d.park(ctx, e, err, attempts)
+		d.log.Debug("delivery attempt failed", "channel", e.Channel, "target", e.Target, "envelope", e.ID, "attempt", spent, "err", err)
+		if spent >= d.cfg.MaxAttempts {
+			return d.park(ctx, e, err, spent)
 		}
 		if !wait(ctx, min(max(bo.NextBackOff(), d.cfg.BackoffMin), d.cfg.BackoffMax)) {
 			return aborted

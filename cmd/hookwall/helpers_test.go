@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -305,6 +304,7 @@ type hw struct {
 	rdb      redis.UniversalClient
 	bot      *fakeTarget
 	helpdesk *fakeTarget
+	proxy    *dropProxy // with DropProxy
 	base     string
 	client   *http.Client
 	seq      atomic.Int64
@@ -316,6 +316,8 @@ type hwOptions struct {
 	RedisArgs []string
 	// MaxAttempts is delivery.max_attempts; 3 when zero.
 	MaxAttempts int
+	// DropProxy puts a dropProxy between hookwall and the redis-server.
+	DropProxy bool
 }
 
 // configData fills testdata/hookwall.yaml.tmpl.
@@ -358,8 +360,13 @@ func startHookwall(t *testing.T, o hwOptions) *hw {
 	h.bot = newFakeTarget(t, "bot", botKey)
 	h.helpdesk = newFakeTarget(t, "helpdesk", helpdeskKey)
 	addr := freeAddr(t)
+	redisURL := h.redis.URL()
+	if o.DropProxy {
+		h.proxy = startDropProxy(t, h.redis.Addr)
+		redisURL = h.proxy.URL()
+	}
 	cfg, err := config.Parse(renderConfig(t, configData{
-		Listen: addr, RedisURL: h.redis.URL(), BotURL: h.bot.URL(), HelpdeskURL: h.helpdesk.URL(),
+		Listen: addr, RedisURL: redisURL, BotURL: h.bot.URL(), HelpdeskURL: h.helpdesk.URL(),
 		MaxAttempts: o.MaxAttempts,
 	}), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -848,4 +855,87 @@ func firstOrder[T comparable](vs []T) []T {
 	return out
 }
 
-var errStopped = errors.New("stopped")
+// dropProxy is a TCP proxy in front of the redis-server that, when armed,
+// cuts the one connection whose server reply carries a marker: the server
+// has executed the command, the client never reads the answer, as when a
+// network path or a Redis proxy fails at that moment.
+type dropProxy struct {
+	ln      net.Listener
+	target  string
+	marker  atomic.Pointer[[]byte]
+	dropped chan struct{}
+	mu      sync.Mutex
+	conns   []net.Conn
+}
+
+func startDropProxy(t testing.TB, target string) *dropProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &dropProxy{ln: ln, target: target, dropped: make(chan struct{})}
+	go p.accept()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, c := range p.conns {
+			_ = c.Close()
+		}
+	})
+	return p
+}
+
+// URL is the redis:// URL of the proxy.
+func (p *dropProxy) URL() string { return "redis://" + p.ln.Addr().String() + "/0" }
+
+// arm makes the proxy cut the first connection whose reply holds marker;
+// dropped is closed when it has.
+func (p *dropProxy) arm(marker string) {
+	m := []byte(marker)
+	p.marker.Store(&m)
+}
+
+func (p *dropProxy) accept() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, s)
+		p.mu.Unlock()
+		go func() {
+			_, _ = io.Copy(s, c)
+			_ = s.Close()
+		}()
+		go p.replies(c, s)
+	}
+}
+
+func (p *dropProxy) replies(c, s net.Conn) {
+	defer c.Close()
+	defer s.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := s.Read(buf)
+		if n > 0 {
+			if m := p.marker.Load(); m != nil && bytes.Contains(buf[:n], *m) && p.marker.CompareAndSwap(m, nil) {
+				close(p.dropped)
+				return
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}

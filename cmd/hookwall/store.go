@@ -23,7 +23,12 @@ func openStore(cfg config.Redis, log *slog.Logger) (redis.UniversalClient, func(
 		DialTimeout:  2 * time.Second,
 		ReadTimeout:  3 * time.Second,
 		WriteTimeout: 3 * time.Second,
-		MaxRetries:   1,
+		// No transparent retries: a command whose reply is lost may have
+		// run (a stream read that handed entries out, a script that stored
+		// an event). The error reaches the caller, which knows what is safe:
+		// the webhook answers 503 (the platform retries, the dedupe marker
+		// holds), the delivery worker reads the pending list again.
+		MaxRetries: -1,
 	}
 	var stop func()
 	switch {
