@@ -419,3 +419,29 @@ func (s *Store) Counts(ctx context.Context) (blocked, tickets int64, err error) 
 	}
 	return blocked, tickets, nil
 }
+
+// replicasKey lists the live replicas, scored by when their registration
+// lapses. It is one key on its own: no script touches it with others.
+const replicasKey = "hw:replicas"
+
+var heartbeatScript = redis.NewScript(`
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+return redis.call('ZCARD', KEYS[1])
+`)
+
+// Heartbeat registers owner as a live replica for ttl and returns how many
+// replicas are live; delivery shards are shared out by it.
+func (s *Store) Heartbeat(ctx context.Context, owner string, ttl time.Duration) (int, error) {
+	now := s.now()
+	n, err := heartbeatScript.Run(ctx, s.rdb, []string{replicasKey}, owner, ms(now.Add(ttl)), ms(now)).Int()
+	if err != nil {
+		return 0, storeErr(err)
+	}
+	return n, nil
+}
+
+// Leave removes owner from the live replicas.
+func (s *Store) Leave(ctx context.Context, owner string) error {
+	return storeErr(s.rdb.ZRem(ctx, replicasKey, owner).Err())
+}

@@ -310,6 +310,11 @@ type Shutdown struct {
 	// Grace bounds the drain of in-flight requests and deliveries
 	// (default 20s).
 	Grace Duration `yaml:"grace,omitempty"`
+	// ReadinessDelay is how long hookwall keeps serving, with /readyz
+	// failing, after SIGTERM and before it stops accepting connections, so
+	// that load balancers stop sending it requests first (default 0: on
+	// Kubernetes the pod's preStop pause does this).
+	ReadinessDelay Duration `yaml:"readiness_delay,omitempty"`
 }
 
 // Duration is a time.Duration written in YAML as a Go duration string:

@@ -100,6 +100,9 @@ func (c *Config) validate() error {
 	if err := c.Delivery.validate(); err != nil {
 		return err
 	}
+	if c.Shutdown.ReadinessDelay < 0 {
+		return errorf("shutdown.readiness_delay", "must not be negative, got %s", c.Shutdown.ReadinessDelay)
+	}
 	return positive("shutdown.grace", c.Shutdown.Grace)
 }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
@@ -24,6 +25,8 @@ type Queue interface {
 	ReadShard(ctx context.Context, shard, count int, block time.Duration, pending bool) ([]blocklist.Delivery, error)
 	Ack(ctx context.Context, shard int, owner string, streamIDs ...string) (bool, error)
 	Park(ctx context.Context, owner string, d blocklist.Delivery, reason string, attempts int) (bool, error)
+	Heartbeat(ctx context.Context, owner string, ttl time.Duration) (int, error)
+	Leave(ctx context.Context, owner string) error
 }
 
 // Target is a bot or helpdesk endpoint.
@@ -97,6 +100,9 @@ type Deliverer struct {
 	breakers  *breakers
 	targets   map[string]channelTargets
 	ownClient bool
+	// held counts the shards this replica holds; fair is the most it
+	// should hold, from the number of live replicas.
+	held, fair atomic.Int32
 }
 
 // New returns a Deliverer. It refuses a target without an absolute http or
@@ -189,28 +195,71 @@ func (d *Deliverer) BreakerStates() map[string]string { return d.breakers.States
 // unacknowledged for the next lease holder, gives up its leases and returns.
 // Every goroutine it started has ended when it returns.
 func (d *Deliverer) Run(ctx context.Context) error {
+	d.fair.Store(blocklist.Buckets)
 	var wg sync.WaitGroup
+	wg.Go(func() { d.heartbeat(ctx) })
 	for shard := range blocklist.Buckets {
 		wg.Go(func() { d.shardLoop(ctx, shard) })
 	}
 	wg.Wait()
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	_ = d.q.Leave(lctx, d.cfg.Owner)
+	cancel()
 	if d.ownClient {
 		d.cfg.HTTPClient.CloseIdleConnections()
 	}
 	return nil
 }
 
+// heartbeat keeps this replica registered as live and updates its fair
+// share of the shards: a replica holds at most ceil(shards / live replicas),
+// so that shards spread over the replicas and move when one joins or dies.
+func (d *Deliverer) heartbeat(ctx context.Context) {
+	for {
+		n, err := d.q.Heartbeat(ctx, d.cfg.Owner, d.cfg.LeaseTTL)
+		if err == nil && n > 0 {
+			d.fair.Store(int32((blocklist.Buckets + n - 1) / n))
+		}
+		if !wait(ctx, d.cfg.LeaseTTL/3) {
+			return
+		}
+	}
+}
+
+// yield reports whether a held shard should be given up, because this
+// replica holds more than its fair share; it counts the shard as given up.
+func (d *Deliverer) yield() bool {
+	for {
+		h := d.held.Load()
+		if h <= d.fair.Load() {
+			return false
+		}
+		if d.held.CompareAndSwap(h, h-1) {
+			return true
+		}
+	}
+}
+
 // shardLoop competes for the shard's lease and delivers it while held.
 func (d *Deliverer) shardLoop(ctx context.Context, shard int) {
 	retry := d.cfg.LeaseTTL / 3
 	for ctx.Err() == nil {
+		if d.held.Load() >= d.fair.Load() {
+			if !wait(ctx, jitter(retry)) {
+				return
+			}
+			continue
+		}
 		asked := time.Now()
 		ok, err := d.q.AcquireLease(ctx, shard, d.cfg.Owner, d.cfg.LeaseTTL)
 		if err != nil && ctx.Err() == nil {
 			d.log.Warn("shard lease", "shard", shard, "err", err)
 		}
 		if ok {
-			d.holdShard(ctx, shard, asked)
+			d.held.Add(1)
+			if yielded := d.holdShard(ctx, shard, asked); !yielded {
+				d.held.Add(-1)
+			}
 			// Let go at once on shutdown so another replica takes over.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			_ = d.q.ReleaseLease(rctx, shard, d.cfg.Owner)
@@ -225,12 +274,13 @@ func (d *Deliverer) shardLoop(ctx context.Context, shard int) {
 // holdShard renews the lease and delivers the shard until ctx ends or the
 // lease is lost. It returns only after its renewal goroutine has ended, so
 // that no late renewal takes the lease again after the caller released it.
-func (d *Deliverer) holdShard(ctx context.Context, shard int, acquired time.Time) {
+// It reports whether it gave the shard up to even out the replicas' shares.
+func (d *Deliverer) holdShard(ctx context.Context, shard int, acquired time.Time) (yielded bool) {
 	sctx, lost := context.WithCancel(ctx)
 	renewing := make(chan struct{})
 	go func() {
 		defer close(renewing)
-		d.renewLease(sctx, lost, shard, acquired)
+		yielded = d.renewLease(sctx, lost, shard, acquired)
 	}()
 	defer func() {
 		lost()
@@ -246,6 +296,7 @@ func (d *Deliverer) holdShard(ctx context.Context, shard int, acquired time.Time
 		flushed:  make(chan struct{}, 1),
 	}
 	r.run()
+	return // yielded is set by the renewal goroutine, awaited by the defer
 }
 
 // shardRun delivers one shard while its lease is held. Entries are read in
@@ -508,8 +559,16 @@ func (r *shardRun) acknowledge(lanesDone <-chan struct{}) {
 // renewLease extends the shard's lease every third of its TTL, and calls
 // lost when another replica holds it or when it could not be renewed for a
 // whole TTL (it has expired: another replica may hold it).
-func (d *Deliverer) renewLease(ctx context.Context, lost context.CancelFunc, shard int, renewed time.Time) {
+//
+// It also gives the shard up (and reports true) when this replica holds more
+// than its fair share.
+func (d *Deliverer) renewLease(ctx context.Context, lost context.CancelFunc, shard int, renewed time.Time) bool {
 	for wait(ctx, d.cfg.LeaseTTL/3) {
+		if d.yield() {
+			d.log.Info("giving a shard up to another replica", "shard", shard)
+			lost()
+			return true
+		}
 		asked := time.Now()
 		ok, err := d.q.AcquireLease(ctx, shard, d.cfg.Owner, d.cfg.LeaseTTL)
 		switch {
@@ -518,17 +577,18 @@ func (d *Deliverer) renewLease(ctx context.Context, lost context.CancelFunc, sha
 		case err == nil:
 			d.log.Warn("shard lease lost", "shard", shard)
 			lost()
-			return
+			return false
 		case ctx.Err() != nil:
-			return
+			return false
 		case time.Since(renewed) >= d.cfg.LeaseTTL:
 			d.log.Warn("shard lease expired: could not renew it", "shard", shard, "err", err)
 			lost()
-			return
+			return false
 		default:
 			d.log.Warn("renewing shard lease", "shard", shard, "err", err)
 		}
 	}
+	return false
 }
 
 // ack acknowledges delivered entries, even after ctx ended: what was

@@ -195,9 +195,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 
 	grace := cfg.Shutdown.Grace.Std()
-	log.Info("shutting down", "grace", grace.String())
+	log.Info("shutting down", "grace", grace.String(), "readiness_delay", cfg.Shutdown.ReadinessDelay.String())
+	draining.Store(true) // /readyz fails from now on
+	if d := cfg.Shutdown.ReadinessDelay.Std(); d > 0 {
+		time.Sleep(d) // keep serving while load balancers take this replica out
+	}
 	deadline := time.Now().Add(grace)
-	draining.Store(true)
 	if err := gw.App().ShutdownWithTimeout(grace); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
