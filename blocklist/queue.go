@@ -2,10 +2,9 @@ package blocklist
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -227,67 +226,22 @@ func (s *Store) Park(ctx context.Context, owner string, d Delivery, reason strin
 
 // DeadLetters returns parked deliveries, oldest first, and the next cursor.
 func (s *Store) DeadLetters(ctx context.Context, limit int, cursor string) ([]DeadLetter, string, error) {
-	if limit < 1 || limit > MaxListLimit {
-		return nil, "", fmt.Errorf("%w: limit must be 1 to %d", ErrInvalid, MaxListLimit)
-	}
-	after := int64(0)
-	afterID := ""
-	if cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
-		sc, id, ok := strings.Cut(string(b), ":")
-		v, perr := strconv.ParseInt(sc, 10, 64)
-		if err != nil || !ok || perr != nil {
-			return nil, "", fmt.Errorf("%w: bad cursor", ErrInvalid)
-		}
-		after, afterID = v, id
-	}
-	cmds := make([]*redis.ZSliceCmd, Buckets)
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for b := range Buckets {
-			cmds[b] = p.ZRangeByScoreWithScores(ctx, keysOfBucket(b).deadIdx, &redis.ZRangeBy{
-				Min: strconv.FormatInt(after, 10), Max: "+inf", Count: int64(limit) + 64,
-			})
-		}
-		return nil
-	})
+	key := func(b int) string { return keysOfBucket(b).deadIdx }
+	valid := func(id string) bool { _, ok := deadBucket(id); return ok }
+	page, next, err := s.pageByScore(ctx, key, limit, cursor, valid)
 	if err != nil {
-		return nil, "", storeErr(err)
+		return nil, "", err
 	}
-	type cand struct {
-		score int64
-		id    string
-	}
-	var all []cand
-	for _, c := range cmds {
-		for _, z := range c.Val() {
-			cd := cand{int64(z.Score), z.Member.(string)}
-			if cursor != "" && (cd.score < after || cd.score == after && cd.id <= afterID) {
-				continue
-			}
-			all = append(all, cd)
+	out := make([]DeadLetter, 0, len(page))
+	for _, m := range page {
+		dl, err := s.deadLetter(ctx, m.id)
+		if errors.Is(err, ErrNotFound) {
+			continue // retried meanwhile
 		}
-	}
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].score != all[j].score {
-			return all[i].score < all[j].score
+		if err != nil {
+			return nil, "", err
 		}
-		return all[i].id < all[j].id
-	})
-	more := len(all) > limit
-	if more {
-		all = all[:limit]
-	}
-	out := make([]DeadLetter, 0, len(all))
-	for _, c := range all {
-		dl, err := s.deadLetter(ctx, c.id)
-		if err == nil {
-			out = append(out, dl)
-		}
-	}
-	next := ""
-	if more {
-		last := all[len(all)-1]
-		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.score, 10) + ":" + last.id))
+		out = append(out, dl)
 	}
 	return out, next, nil
 }

@@ -2,10 +2,9 @@ package blocklist
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -238,93 +237,33 @@ type TicketListRequest struct {
 // ListTickets returns open tickets, oldest first message first, and the
 // cursor of the next page ("" after the last).
 func (s *Store) ListTickets(ctx context.Context, req TicketListRequest) ([]Ticket, string, error) {
-	if req.Limit < 1 || req.Limit > MaxListLimit {
-		return nil, "", fmt.Errorf("%w: limit must be 1 to %d", ErrInvalid, MaxListLimit)
+	key := func(b int) string {
+		if req.Channel != "" {
+			return keysOfBucket(b).channelTickets(req.Channel)
+		}
+		return keysOfBucket(b).tickets
 	}
-	afterScore, afterID, err := decodeTicketCursor(req.Cursor)
+	valid := func(id string) bool { _, ok := ticketBucket(id); return ok }
+	page, next, err := s.pageByScore(ctx, key, req.Limit, req.Cursor, valid)
 	if err != nil {
 		return nil, "", err
 	}
-	type cand struct {
-		score int64
-		id    string
-	}
-	cmds := make([]*redis.ZSliceCmd, Buckets)
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for b := range Buckets {
-			bk := keysOfBucket(b)
-			key := bk.tickets
-			if req.Channel != "" {
-				key = bk.channelTickets(req.Channel)
-			}
-			// Ties on the score are resolved by id below, so fetch from
-			// the cursor's score inclusive, enough to pass the ties.
-			cmds[b] = p.ZRangeByScoreWithScores(ctx, key, &redis.ZRangeBy{
-				Min: strconv.FormatInt(afterScore, 10), Max: "+inf", Count: int64(req.Limit) + 64,
-			})
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, "", storeErr(err)
-	}
-	var all []cand
-	for _, c := range cmds {
-		for _, z := range c.Val() {
-			cd := cand{int64(z.Score), z.Member.(string)}
-			if req.Cursor != "" && (cd.score < afterScore || cd.score == afterScore && cd.id <= afterID) {
-				continue
-			}
-			all = append(all, cd)
-		}
-	}
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].score != all[j].score {
-			return all[i].score < all[j].score
-		}
-		return all[i].id < all[j].id
-	})
-	more := len(all) > req.Limit
-	if more {
-		all = all[:req.Limit]
-	}
-	out := make([]Ticket, 0, len(all))
-	for _, c := range all {
-		ch, co, err := s.ticketRef(ctx, c.id)
-		if err != nil {
+	out := make([]Ticket, 0, len(page))
+	for _, m := range page {
+		ch, co, err := s.ticketRef(ctx, m.id)
+		if errors.Is(err, ErrNotFound) {
 			continue // released or deleted meanwhile
+		}
+		if err != nil {
+			return nil, "", err
 		}
 		v, err := s.rdb.HGetAll(ctx, keysOf(ch, co).ticket).Result()
 		if err != nil {
 			return nil, "", storeErr(err)
 		}
-		if t, ok := ticketFrom(v); ok && t.ID == c.id {
+		if t, ok := ticketFrom(v); ok && t.ID == m.id {
 			out = append(out, t)
 		}
 	}
-	next := ""
-	if more {
-		last := all[len(all)-1]
-		next = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.score, 10) + ":" + last.id))
-	}
 	return out, next, nil
-}
-
-func decodeTicketCursor(c string) (int64, string, error) {
-	if c == "" {
-		return 0, "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", fmt.Errorf("%w: bad cursor", ErrInvalid)
-	}
-	sc, id, ok := strings.Cut(string(b), ":")
-	score, err := strconv.ParseInt(sc, 10, 64)
-	if !ok || err != nil {
-		return 0, "", fmt.Errorf("%w: bad cursor", ErrInvalid)
-	}
-	if _, ok := ticketBucket(id); !ok {
-		return 0, "", fmt.Errorf("%w: bad cursor", ErrInvalid)
-	}
-	return score, id, nil
 }
