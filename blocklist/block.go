@@ -213,6 +213,5 @@ func (s *Store) channel(id string) (ChannelInfo, error) {
 func notice(typ string, now time.Time, data any) (string, []byte) {
 	id := newID("evt_")
 	d, _ := json.Marshal(data)
-	p, _ := json.Marshal(payload{ID: id, Type: typ, ReceivedAt: now.UTC(), Data: d})
-	return id, p
+	return id, appendPayload(nil, id, typ, nil, now, nil, d)
 }

@@ -62,7 +62,8 @@ type Event struct {
 	Message json.RawMessage
 	// ReceivedAt is when hookwall received the event.
 	ReceivedAt time.Time
-	// Raw is the platform's own event.
+	// Raw is the platform's own event; it must be valid JSON (the adapters
+	// decoded it) and is stored and delivered byte for byte.
 	Raw json.RawMessage
 	// TraceParent is the W3C trace context of the inbound request, passed on
 	// to the delivery.
@@ -79,17 +80,6 @@ type Outcome struct {
 	Conversation string
 	// Ticket is the blocked ticket the event was queued on, if any.
 	Ticket string
-}
-
-// payload is the stored form of an event: what the delivery envelope, a
-// ticket and a conversation carry of it.
-type payload struct {
-	ID         string          `json:"id"`
-	Type       string          `json:"type"`
-	Message    json.RawMessage `json:"message,omitempty"`
-	ReceivedAt time.Time       `json:"received_at"`
-	Raw        json.RawMessage `json:"raw,omitempty"`
-	Data       json.RawMessage `json:"data,omitempty"`
 }
 
 // ingestScript decides one event and stores the result, all in one round trip
@@ -184,10 +174,7 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 			}
 		}
 		env := newID("evt_")
-		p, err := json.Marshal(payload{ID: env, Type: e.Type, Message: e.Message, ReceivedAt: e.ReceivedAt.UTC(), Raw: e.Raw})
-		if err != nil {
-			return nil, fmt.Errorf("%w: event %s: %v", ErrInvalid, e.ID, err)
-		}
+		p := appendPayload(make([]byte, 0, 256+len(e.Message)+len(e.Raw)), env, e.Type, e.Message, e.ReceivedAt, e.Raw, nil)
 		target := TargetHelpdesk
 		if info.Bot {
 			target = TargetBot

@@ -378,17 +378,20 @@ func (s *Store) Counts(ctx context.Context) (blocked, tickets int64, err error) 
 // lapses. It is one key on its own: no script touches it with others.
 const replicasKey = "hw:replicas"
 
+// heartbeatScript scores registrations on Redis's clock, so that replicas
+// whose clocks disagree do not expire each other.
 var heartbeatScript = redis.NewScript(`
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZCARD', KEYS[1])
 `)
 
 // Heartbeat registers owner as a live replica for ttl and returns how many
 // replicas are live; delivery shards are shared out by it.
 func (s *Store) Heartbeat(ctx context.Context, owner string, ttl time.Duration) (int, error) {
-	now := s.now()
-	n, err := heartbeatScript.Run(ctx, s.rdb, []string{replicasKey}, owner, ms(now.Add(ttl)), ms(now)).Int()
+	n, err := heartbeatScript.Run(ctx, s.rdb, []string{replicasKey}, owner, ttl.Milliseconds()).Int()
 	if err != nil {
 		return 0, storeErr(err)
 	}

@@ -51,6 +51,20 @@ type envelope struct {
 	Data         json.RawMessage `json:"data,omitempty"`
 }
 
+// envelopeHead is the envelope's members before the stored payload's.
+type envelopeHead struct {
+	ID           string `json:"id"`
+	Type         string `json:"type"`
+	Channel      string `json:"channel"`
+	ChannelType  string `json:"channel_type"`
+	Contact      string `json:"contact"`
+	Conversation string `json:"conversation"`
+	Route        string `json:"route"`
+	Queue        string `json:"queue"`
+	Automation   bool   `json:"automation"`
+	Blocked      bool   `json:"blocked"`
+}
+
 type storedPayload struct {
 	Message    json.RawMessage `json:"message"`
 	ReceivedAt time.Time       `json:"received_at"`
@@ -58,7 +72,20 @@ type storedPayload struct {
 	Data       json.RawMessage `json:"data"`
 }
 
+// buildEnvelope writes the envelope of a delivery. The stored payload's
+// members (message, received_at, raw, data) are appended as they are; only a
+// payload not in the stored form is decoded and encoded again.
 func buildEnvelope(e blocklist.Delivery) ([]byte, error) {
+	if rest, ok := blocklist.PayloadMembers(e); ok {
+		head, err := json.Marshal(envelopeHead{
+			ID: e.ID, Type: e.Type, Channel: e.Channel, ChannelType: e.ChannelType, Contact: e.Contact,
+			Conversation: e.Conversation, Route: e.Route, Queue: e.Queue, Automation: e.Automation, Blocked: e.Blocked,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return append(head[:len(head)-1], rest...), nil
+	}
 	var p storedPayload
 	if err := json.Unmarshal(e.Payload, &p); err != nil {
 		return nil, fmt.Errorf("stored payload: %w", err)
