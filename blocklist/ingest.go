@@ -93,7 +93,8 @@ type Outcome struct {
 // ARGV: 1 channel, 2 contact, 3 dedupe ms, 4 now ms, 5 default enabled,
 // 6 envelope id, 7 payload, 8 forward target, 9 new conversation id, 10 new
 // ticket id, 11 channel type, 12 event type, 13 conversation ttl ms,
-// 14 conversation max messages, 15 traceparent
+// 14 conversation max messages, 15 traceparent, 16 payload without the raw
+// event (what the conversation keeps)
 var ingestScript = redis.NewScript(`
 if not redis.call('SET', KEYS[2], ARGV[6], 'NX', 'PX', ARGV[3]) then
   return {'duplicate', '', ''}
@@ -133,7 +134,7 @@ elseif contact ~= '' then
   end
 end
 if conv ~= '' then
-  redis.call('RPUSH', KEYS[5], '{"decision":"' .. decision .. '","message":' .. ARGV[7] .. '}')
+  redis.call('RPUSH', KEYS[5], '{"decision":"' .. decision .. '","message":' .. ARGV[16] .. '}')
   redis.call('LTRIM', KEYS[5], -tonumber(ARGV[14]), -1)
   redis.call('HSET', KEYS[4], 'last_at', ARGV[4])
   redis.call('PEXPIRE', KEYS[4], ARGV[13])
@@ -190,34 +191,26 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 				e.Channel, e.Contact, info.DedupeWindow.Milliseconds(), ms(now), boolFlag(s.defaultEnabled),
 				env, p, target, newID("conv_"), tid, info.Type, e.Type,
 				conversationTTL.Milliseconds(), conversationMessages, e.TraceParent,
+				appendPayload(make([]byte, 0, 128+len(e.Message)), env, e.Type, e.Message, e.ReceivedAt, nil, nil),
 			},
 			env: env,
 		}
 	}
-	cmds := make([]*redis.Cmd, len(calls))
-	run := func(ctx context.Context, p redis.Pipeliner, i int) {
-		cmds[i] = ingestScript.EvalSha(ctx, p, calls[i].keys, calls[i].args...)
+	sc := make([]scriptCall, len(calls))
+	for i, c := range calls {
+		sc[i] = scriptCall{script: ingestScript, keys: c.keys, args: c.args}
 	}
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := range calls {
-			run(ctx, p, i)
-		}
-		return nil
-	})
-	if err != nil && isNoScript(err) {
-		// The script cache was flushed (a restarted server): send the failed
-		// calls with the script's text, which also loads it again.
-		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, c := range cmds {
-				if c.Err() != nil && isNoScript(c.Err()) {
-					cmds[i] = ingestScript.Eval(ctx, p, calls[i].keys, calls[i].args...)
-				}
-			}
-			return nil
-		})
-	}
-	if err != nil {
+	if err := s.batch.do(ctx, sc); err != nil {
 		return nil, storeErr(err)
+	}
+	for _, c := range sc {
+		if err := c.cmd.Err(); err != nil {
+			return nil, storeErr(err)
+		}
+	}
+	cmds := make([]*redis.Cmd, len(sc))
+	for i := range sc {
+		cmds[i] = sc[i].cmd
 	}
 	out := make([]Outcome, len(cmds))
 	for i, c := range cmds {

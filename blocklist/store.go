@@ -97,6 +97,7 @@ type Store struct {
 	defaultEnabled bool
 	now            func() time.Time
 	channels       map[string]ChannelInfo
+	batch          *batcher
 }
 
 // New returns a Store on rdb, which may be a single client, a failover
@@ -113,8 +114,15 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 			return nil, fmt.Errorf("blocklist: channel %q: dedupe window must be positive", id)
 		}
 	}
-	return &Store{rdb: rdb, defaultEnabled: cfg.DefaultEnabled, now: cfg.Now, channels: cfg.Channels}, nil
+	return &Store{
+		rdb: rdb, defaultEnabled: cfg.DefaultEnabled, now: cfg.Now, channels: cfg.Channels,
+		batch: newBatcher(rdb),
+	}, nil
 }
+
+// Close stops the store's background work (the flushers of the shared
+// pipelines); it does not close the Redis client.
+func (s *Store) Close() { s.batch.close() }
 
 // Ping reports whether the store answers.
 func (s *Store) Ping(ctx context.Context) error {

@@ -153,7 +153,7 @@ func New(cfg Config, q Queue, log *slog.Logger) (*Deliverer, error) {
 		d.cfg.HTTPClient = &http.Client{
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Transport: &http.Transport{
-				Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
+				Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second,
 			},
 		}
 	}
@@ -175,7 +175,7 @@ const minLeaseTTL = 30 * time.Millisecond
 // kept per target. wrap, when set, decorates its transport (tracing).
 func NewHTTPClient(wrap func(http.RoundTripper) http.RoundTripper) *http.Client {
 	var rt http.RoundTripper = &http.Transport{
-		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
+		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second,
 	}
 	if wrap != nil {
 		rt = wrap(rt)

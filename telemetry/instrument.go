@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -312,11 +311,14 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
-// receivedAt reads when hookwall received the delivery's event.
+// receivedAt is when the delivery was queued, read off its stream entry id
+// (milliseconds since the epoch, then a sequence): within a millisecond or so
+// of when hookwall received the event, and no payload to decode.
 func receivedAt(d blocklist.Delivery) time.Time {
-	var p struct {
-		ReceivedAt time.Time `json:"received_at"`
+	msPart, _, _ := strings.Cut(d.StreamID, "-")
+	v, err := strconv.ParseInt(msPart, 10, 64)
+	if err != nil {
+		return time.Time{}
 	}
-	_ = json.Unmarshal(d.Payload, &p)
-	return p.ReceivedAt
+	return time.UnixMilli(v)
 }

@@ -35,22 +35,22 @@ func (c *Channel) Receive(h channels.Header, body []byte) ([]channels.Event, err
 		return nil, err
 	}
 
-	var cb webhook.CallbackRequest
-	if err := json.Unmarshal(body, &cb); err != nil {
-		return nil, fmt.Errorf("line: parse body: %w: %w", channels.ErrMalformed, err)
-	}
+	// One pass splits the body into its events (kept byte for byte as Raw);
+	// each is then decoded by the SDK's own event decoder, as
+	// CallbackRequest.UnmarshalJSON does, without parsing the body twice.
 	raws, err := rawEvents(body)
 	if err != nil {
 		return nil, err
 	}
-	if len(raws) != len(cb.Events) {
-		// Cannot happen while rawEvents reads the same key the SDK reads;
-		// kept so that a Raw is never paired with another event's fields.
-		return nil, fmt.Errorf("line: %d raw events for %d parsed: %w", len(raws), len(cb.Events), channels.ErrMalformed)
+	parsed := make([]webhook.EventInterface, len(raws))
+	for i, raw := range raws {
+		if parsed[i], err = webhook.UnmarshalEvent(raw); err != nil {
+			return nil, fmt.Errorf("line: parse event %d: %w: %w", i, channels.ErrMalformed, err)
+		}
 	}
 
 	events := make([]channels.Event, 0, len(raws))
-	for i, e := range cb.Events {
+	for i, e := range parsed {
 		ev, err := c.normalize(e, raws[i])
 		if err != nil {
 			return nil, fmt.Errorf("line: event %d: %w", i, err)
@@ -94,6 +94,12 @@ func rawEvents(body []byte) ([]json.RawMessage, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
 		return nil, fmt.Errorf("line: parse body: %w: %w", channels.ErrMalformed, err)
+	}
+	if d, ok := top["destination"]; ok {
+		var dest string
+		if err := json.Unmarshal(d, &dest); err != nil {
+			return nil, fmt.Errorf("line: destination is not a string: %w", channels.ErrMalformed)
+		}
 	}
 	var env struct {
 		Events []json.RawMessage
