@@ -14,6 +14,8 @@
 //
 //	bench bare -listen HOST:PORT   the bare Fiber baseline
 //	bench sink -listen HOST:PORT   the bot and helpdesk, answering 200
+//	bench naive -listen HOST:PORT -redis HOST:PORT -secret S
+//	                               with -naive: one Redis script per request
 package main
 
 import (
@@ -43,6 +45,8 @@ func main() {
 		err = runBare(os.Args[2:])
 	case len(os.Args) > 1 && os.Args[1] == "sink":
 		err = runSink(os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == "naive":
+		err = runNaive(os.Args[2:])
 	default:
 		err = runBench(os.Args[1:], os.Stdout)
 	}
@@ -67,6 +71,7 @@ type options struct {
 	drainTimeout time.Duration
 	hookwallBin  string
 	keep         bool
+	naive        bool
 }
 
 const lineSecret = "bench-line-channel-secret-0123456789"
@@ -83,11 +88,12 @@ func runBench(args []string, stdout io.Writer) error {
 	fs.IntVar(&o.events, "events", 250000, "unique signed webhooks generated up front (more are made before phase B if needed)")
 	fs.IntVar(&o.contacts, "contacts", 1000, "distinct LINE users the webhooks come from")
 	fs.BoolVar(&o.aof, "aof", false, "run redis-server with --appendonly yes --appendfsync everysec")
-	fs.BoolVar(&o.pprof, "pprof", false, "profile hookwall's CPU during phase A (HOOKWALL_PPROF)")
-	fs.StringVar(&o.profileOut, "profile-out", filepath.Join(os.TempDir(), "hookwall-bench-cpu.pprof"), "where -pprof writes the CPU profile")
+	fs.BoolVar(&o.pprof, "pprof", false, "profile hookwall's CPU during phases A and B (HOOKWALL_PPROF)")
+	fs.StringVar(&o.profileOut, "profile-out", filepath.Join(os.TempDir(), "hookwall-bench-cpu"), "-pprof writes PREFIX-a.pprof and PREFIX-b.pprof")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "longest wait for the delivery queue to drain")
 	fs.StringVar(&o.hookwallBin, "hookwall", "", "use this hookwall binary instead of building ./cmd/hookwall")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, logs, redis dir)")
+	fs.BoolVar(&o.naive, "naive", false, "also run phase A against a naive handler (signature check + one Redis script per request), as a calibration point")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,7 +121,7 @@ func runBench(args []string, stdout io.Writer) error {
 		}
 	}()
 	b := &bench{o: o, root: root, tmp: tmp, ps: ps, began: time.Now(), args: args}
-	b.machine = machineInfo()
+	b.machine = append(machineInfo(), [2]string{"hookwall source", sourceVersion(root)})
 	b.loadStart = loadavg()
 	if err := b.setUp(ctx); err != nil {
 		return err
@@ -141,6 +147,8 @@ type bench struct {
 	began     time.Time
 
 	hookwall, redisP, sink, bare *proc
+	naive                        *proc
+	naiveAddr                    string
 	hookwallAddr, bareAddr       string
 	redisAddr, sinkAddr          string
 	pprofAddr                    string
@@ -154,6 +162,9 @@ type bench struct {
 	loadStart, loadEnd string
 
 	aBare, aHook       result
+	aNaive             result
+	naiveWrapped       int64
+	cpuANaive          cpuUse
 	bBare, bHook       result
 	rate               float64
 	cpuABare, cpuAHook cpuUse
@@ -161,11 +172,12 @@ type bench struct {
 	deliv              pace
 	delivB             pace
 	redisStats         []string
-	profileTop         string
-	profileCum         string
+	redisStatsB        []string
+	profA, profB       profile
 	profileNote        string
 	accepted           int64
 	finalDelivered     int64
+	repeats            int64
 	finalDepth         int64
 	wrapped            int64
 	hookwallExit       string
@@ -180,6 +192,7 @@ type pace struct {
 	drain         time.Duration
 	drained       bool
 	samples       []sample
+	conns         int64 // connections hookwall opened to the sink during the window
 }
 
 func logf(format string, args ...any) {
@@ -211,20 +224,28 @@ func (b *bench) setUp(ctx context.Context) error {
 	}
 	b.rdb = redis.NewClient(&redis.Options{Addr: b.redisAddr, PoolSize: 4})
 
-	ports := make([]int, 4)
+	ports := make([]int, 5)
 	for i := range ports {
 		if ports[i], err = freePort(); err != nil {
 			return err
 		}
 	}
 	b.sinkAddr, b.bareAddr, b.hookwallAddr = addrOf(ports[0]), addrOf(ports[1]), addrOf(ports[2])
-	b.pprofAddr = addrOf(ports[3])
+	b.pprofAddr, b.naiveAddr = addrOf(ports[3]), addrOf(ports[4])
 	env := os.Environ()
 	if b.sink, err = b.ps.start("sink", filepath.Join(b.tmp, "sink.log"), env, self, "sink", "-listen", b.sinkAddr); err != nil {
 		return err
 	}
 	if b.bare, err = b.ps.start("bare", filepath.Join(b.tmp, "bare.log"), env, self, "bare", "-listen", b.bareAddr); err != nil {
 		return err
+	}
+	if o.naive {
+		if b.naive, err = b.ps.start("naive", filepath.Join(b.tmp, "naive.log"), env, self, "naive", "-listen", b.naiveAddr, "-redis", b.redisAddr, "-secret", lineSecret); err != nil {
+			return err
+		}
+		if err := waitHTTP(ctx, b.naive, "http://"+b.naiveAddr+"/healthz", 20*time.Second); err != nil {
+			return err
+		}
 	}
 	cfgPath := filepath.Join(b.tmp, "hookwall.yaml")
 	if err := os.WriteFile(cfgPath, []byte(hookwallConfig(b.hookwallAddr, b.redisAddr, b.sinkAddr, lineSecret)), 0o600); err != nil {
@@ -256,8 +277,12 @@ func (b *bench) setUp(ctx context.Context) error {
 	}
 	b.watched = []watched{
 		{"hookwall", b.hookwall.pid()}, {"redis", b.redisP.pid()}, {"sink", b.sink.pid()},
-		{"bare", b.bare.pid()}, {"generator", os.Getpid()},
+		{"bare", b.bare.pid()},
 	}
+	if b.naive != nil {
+		b.watched = append(b.watched, watched{"naive", b.naive.pid()})
+	}
+	b.watched = append(b.watched, watched{"generator", os.Getpid()})
 
 	logf("generating %d signed LINE webhooks", o.events)
 	b.pool = newPool(lineSecret, o.contacts)
@@ -288,27 +313,45 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	sleepCtx(ctx, time.Second)
 
+	if b.naive != nil {
+		logf("phase A: naive one-script handler, %d connections, %s", o.conns, o.dur)
+		// Its dedupe keys are its own ("naive:"), so it may take the same
+		// bodies as hookwall, from the start.
+		ncur := b.pool.cursorFrom(0)
+		b.aNaive = closedLoop(ctx, target{name: "naive", addr: b.naiveAddr}, o.conns, o.warmup, o.dur, ncur, window{
+			start: func() { c0 = readCPU(b.watched) },
+			end:   func() { c1 = readCPU(b.watched) },
+		})
+		b.cpuANaive = cpuBetween(c0, c1, b.watched)
+		b.naiveWrapped = ncur.wrapped.Load()
+		logf("  %.0f req/s, %d errors", b.aNaive.rate, b.aNaive.errors())
+		if ctx.Err() != nil {
+			return nil
+		}
+		sleepCtx(ctx, time.Second)
+	}
+
 	// Phase A, hookwall, with the delivery pace sampled throughout.
 	logf("phase A: hookwall, %d connections, %s", o.conns, o.dur)
 	hcur := b.pool.cursorFrom(0)
 	smp := b.watch.sample(250*time.Millisecond, func() int64 { return int64(hcur.used()) })
-	var d0, d1 int64
+	var d0, d1, k0, k1 int64
 	var q1 int64
 	profDone := make(chan struct{})
 	b.aHook = closedLoop(ctx, hook, o.conns, o.warmup, o.dur, hcur, window{
 		start: func() {
 			_ = b.rdb.ConfigResetStat(ctx).Err()
-			d0, _ = b.watch.delivered(ctx)
+			d0, k0, _, _ = b.watch.sinkCounts(ctx)
 			c0 = readCPU(b.watched)
 			if o.pprof {
-				go func() { defer close(profDone); b.profile(ctx) }()
+				go func() { defer close(profDone); b.profA = b.profile(ctx, o.profileOut+"-a.pprof") }()
 			} else {
 				close(profDone)
 			}
 		},
 		end: func() {
 			c1 = readCPU(b.watched)
-			d1, _ = b.watch.delivered(ctx)
+			d1, k1, _, _ = b.watch.sinkCounts(ctx)
 			q1, _ = b.watch.depth(ctx)
 			b.redisStats = commandStats(ctx, b.rdb)
 		},
@@ -318,7 +361,7 @@ func (b *bench) run(ctx context.Context) error {
 	drainA, okA := b.watch.drain(ctx, b.accepted, o.drainTimeout)
 	b.deliv = pace{
 		ingestRate: b.aHook.rate, deliveredRate: float64(d1-d0) / b.aHook.elapsed.Seconds(),
-		depthAtEnd: q1, drain: drainA, drained: okA, samples: smp.finish(),
+		depthAtEnd: q1, drain: drainA, drained: okA, samples: smp.finish(), conns: k1 - k0,
 	}
 	for _, s := range b.deliv.samples {
 		b.deliv.maxDepth = max(b.deliv.maxDepth, s.depth)
@@ -359,31 +402,47 @@ func (b *bench) run(ctx context.Context) error {
 	logf("phase B: hookwall, %.0f req/s for %s", b.rate, o.dur)
 	hcurB := b.pool.cursorFrom(hcur.used())
 	smp = b.watch.sample(250*time.Millisecond, func() int64 { return int64(hcurB.used()) })
-	d0, _ = b.watch.delivered(ctx)
+	_ = b.rdb.ConfigResetStat(ctx).Err()
+	d0, k0, _, _ = b.watch.sinkCounts(ctx)
+	profDone = make(chan struct{})
+	if o.pprof {
+		go func() { defer close(profDone); b.profB = b.profile(ctx, o.profileOut+"-b.pprof") }()
+	} else {
+		close(profDone)
+	}
 	c0 = readCPU(b.watched)
 	b.bHook = openLoop(ctx, hook, o.openConns, b.rate, o.dur, hcurB)
 	b.cpuBHook = cpuBetween(c0, readCPU(b.watched), b.watched)
-	d1, _ = b.watch.delivered(ctx)
+	d1, k1, _, _ = b.watch.sinkCounts(ctx)
+	b.redisStatsB = commandStats(ctx, b.rdb)
+	<-profDone
 	q1, _ = b.watch.depth(ctx)
 	b.accepted += b.bHook.total
 	drainB, okB := b.watch.drain(ctx, b.accepted, o.drainTimeout)
 	b.delivB = pace{
 		ingestRate: b.bHook.rate, deliveredRate: float64(d1-d0) / b.bHook.elapsed.Seconds(),
-		depthAtEnd: q1, drain: drainB, drained: okB, samples: smp.finish(),
+		depthAtEnd: q1, drain: drainB, drained: okB, samples: smp.finish(), conns: k1 - k0,
 	}
 	for _, s := range b.delivB.samples {
 		b.delivB.maxDepth = max(b.delivB.maxDepth, s.depth)
 	}
 	logf("  p50 %s p99 %s", b.bHook.pct(50), b.bHook.pct(99))
 	b.wrapped = hcur.wrapped.Load() + hcurB.wrapped.Load()
-	b.finalDelivered, _ = b.watch.delivered(ctx)
+	b.finalDelivered, _, b.repeats, _ = b.watch.sinkCounts(ctx)
 	b.finalDepth, _ = b.watch.depth(ctx)
 	return nil
 }
 
-// profile fetches a CPU profile of hookwall during phase A and keeps its
-// top entries for the report.
-func (b *bench) profile(ctx context.Context) {
+// profile is a CPU profile of hookwall and its top entries.
+type profile struct {
+	path     string
+	top, cum string
+	err      string
+}
+
+// profile fetches a CPU profile of hookwall for up to 10s of the phase
+// running now, writes it to path and keeps its top entries for the report.
+func (b *bench) profile(ctx context.Context, path string) profile {
 	secs := int(min(b.o.dur, 10*time.Second) / time.Second)
 	if secs < 1 {
 		secs = 1
@@ -396,30 +455,26 @@ func (b *bench) profile(ctx context.Context) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	res, err := c.Do(req)
 	if err != nil {
-		b.profileNote = strings.TrimSpace(b.profileNote + "; no profile: " + err.Error())
-		return
+		return profile{err: "no profile: " + err.Error()}
 	}
 	defer res.Body.Close()
 	data, err := io.ReadAll(res.Body)
 	if err != nil || res.StatusCode != http.StatusOK {
-		b.profileNote = strings.TrimSpace(fmt.Sprintf("%s; no profile: status %d %v", b.profileNote, res.StatusCode, err))
-		return
+		return profile{err: fmt.Sprintf("no profile: status %d %v", res.StatusCode, err)}
 	}
-	if err := os.WriteFile(b.o.profileOut, data, 0o644); err != nil {
-		b.profileNote += "; writing the profile: " + err.Error()
-		return
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return profile{err: "writing the profile: " + err.Error()}
 	}
 	top := func(extra ...string) string {
 		args := append([]string{"tool", "pprof", "-top", "-nodecount=25"}, extra...)
-		args = append(args, b.o.profileOut)
+		args = append(args, path)
 		out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput()
 		if err != nil {
 			return fmt.Sprintf("go tool pprof: %v\n%s", err, out)
 		}
 		return strings.TrimRight(string(out), "\n")
 	}
-	b.profileTop = top()
-	b.profileCum = top("-cum")
+	return profile{path: path, top: top(), cum: top("-cum")}
 }
 
 // stopHookwall sends SIGTERM and notes how the drain went.
@@ -432,6 +487,24 @@ func (b *bench) stopHookwall() {
 		return
 	}
 	b.hookwallExit = fmt.Sprintf("exit %d after SIGTERM in %s", st.ExitCode(), time.Since(began).Round(time.Millisecond))
+}
+
+// sourceVersion names the commit the hookwall build came from, and whether
+// the work tree had changes besides it.
+func sourceVersion(root string) string {
+	out, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown (no git)"
+	}
+	v := "commit " + strings.TrimSpace(string(out))
+	// Only what goes into the binary: non-test Go files outside scripts/,
+	// and the module files.
+	st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--",
+		"*.go", ":(exclude)*_test.go", ":(exclude)scripts/**", "go.mod", "go.sum").Output()
+	if err == nil && len(strings.TrimSpace(string(st))) > 0 {
+		v += " with " + strconv.Itoa(len(strings.Split(strings.TrimSpace(string(st)), "\n"))) + " changed or new non-test Go files"
+	}
+	return v
 }
 
 func machineInfo() [][2]string {

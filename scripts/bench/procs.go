@@ -298,7 +298,7 @@ shutdown:
 `, listen, redisAddr, secret, sinkAddr, sinkAddr)
 }
 
-// scanLines reads a command's output line by line (for version strings).
+// firstLine is the first line of a command's output (for version strings).
 func firstLine(name string, args ...string) string {
 	out, err := exec.Command(name, args...).Output()
 	if err != nil {

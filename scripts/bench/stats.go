@@ -146,22 +146,32 @@ func (w *deliveryWatch) findQueues(ctx context.Context) error {
 
 // delivered is the number of POSTs the sink has answered.
 func (w *deliveryWatch) delivered(ctx context.Context) (int64, error) {
+	d, _, _, err := w.sinkCounts(ctx)
+	return d, err
+}
+
+// sinkCounts returns the POSTs the sink answered, the connections opened to
+// it and the envelope ids it saw more than once.
+func (w *deliveryWatch) sinkCounts(ctx context.Context) (delivered, conns, repeats int64, err error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, w.sinkURL, nil)
 	res, err := w.http.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, 0, err
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		return 0, err
+		return 0, 0, 0, err
 	}
-	var sum int64
-	for _, f := range strings.Fields(string(b)) {
-		n, _ := strconv.ParseInt(f, 10, 64)
-		sum += n
+	f := strings.Fields(string(b))
+	if len(f) != 5 {
+		return 0, 0, 0, fmt.Errorf("sink answered %q", b)
 	}
-	return sum, nil
+	var n [5]int64
+	for i, v := range f {
+		n[i], _ = strconv.ParseInt(v, 10, 64)
+	}
+	return n[0] + n[1] + n[2], n[3], n[4], nil
 }
 
 // depth is the sum of XLEN over the queue shards: entries not yet delivered
