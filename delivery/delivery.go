@@ -323,6 +323,9 @@ type shardRun struct {
 
 type lane struct{ queue []blocklist.Delivery }
 
+// readLinger is how long a shard's reader waits after a small read.
+const readLinger = 10 * time.Millisecond
+
 // maxInFlight is how many entries of one shard may be read and not finished.
 func (d *Deliverer) maxInFlight() int { return 4 * d.cfg.BatchSize }
 
@@ -375,6 +378,11 @@ func (r *shardRun) run() {
 		r.unreserve(free - used)
 		if pending {
 			pending = false
+		}
+		if len(batch) < d.cfg.BatchSize/8 {
+			// A trickle: let a few more entries gather, so that reads
+			// and acknowledgements each carry several.
+			wait(r.ctx, readLinger)
 		}
 	}
 }
