@@ -15,11 +15,15 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/internal/redistest"
 )
 
 // The end-to-end tests drive hookwall through HTTP only: signed platform
 // webhooks in, signed envelopes out to fake bot and helpdesk servers, the
-// admin API in between. Each test has its own redis-server and hookwall.
+// admin API in between. Each test has its own Redis and hookwall. The
+// tests that neither stop Redis nor put a proxy before it run on the
+// topology HOOKWALL_TEST_REDIS selects (one server by default, "cluster" or
+// "sentinel"); the others on a redis-server of their own.
 //
 // "Nothing was delivered" is shown with a barrier rather than a wait: one
 // contact's deliveries, to the bot and to the helpdesk alike, leave in the
@@ -31,8 +35,8 @@ const traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 // TestE2E covers the contract's routing rows, blocks, tickets and
 // conversations on one hookwall; each subtest has contacts of its own.
 func TestE2E(t *testing.T) {
-	t.Parallel()
-	h := startHookwall(t, hwOptions{})
+	parallelAnyTopology(t)
+	h := startHookwall(t, hwOptions{AnyTopology: true})
 
 	t.Run("unblocked line message goes to the bot", func(t *testing.T) {
 		t.Parallel()
@@ -336,8 +340,9 @@ func TestE2E(t *testing.T) {
 			t.Errorf("GET ticket after delete all = %d; want 404", a.Status)
 		}
 		// Gone from the store: no key names the ticket or holds the
-		// contact's ticket, and no value holds its messages.
-		keys, err := h.rdb.Keys(context.Background(), "*").Result()
+		// contact's ticket, and no value holds its messages, on any
+		// master.
+		keys, err := redistest.Keys(context.Background(), h.rdb, "*")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -626,8 +631,8 @@ func testConcurrentBlock(t *testing.T, h *hw) {
 // the bot recovers, and refuses the retry of a bot delivery of a contact that
 // is blocked now.
 func TestE2EDeadLetters(t *testing.T) {
-	t.Parallel()
-	h := startHookwall(t, hwOptions{MaxAttempts: 3})
+	parallelAnyTopology(t)
+	h := startHookwall(t, hwOptions{MaxAttempts: 3, AnyTopology: true})
 	var failing sync.Map
 	h.bot.setAnswer(func(r received) int {
 		if _, ok := failing.Load(r.Env.text()); ok {
@@ -728,8 +733,8 @@ func TestE2EDeadLetters(t *testing.T) {
 // opens, checks that attempts stop while it is open, then lets the helpdesk
 // recover: every event arrives, in per-contact order.
 func TestE2EHelpdeskOutage(t *testing.T) {
-	t.Parallel()
-	h := startHookwall(t, hwOptions{MaxAttempts: 1000})
+	parallelAnyTopology(t)
+	h := startHookwall(t, hwOptions{MaxAttempts: 1000, AnyTopology: true})
 	var down atomic.Bool
 	down.Store(true)
 	h.helpdesk.setAnswer(func(received) int {
@@ -986,8 +991,8 @@ func TestE2ELostReadReply(t *testing.T) {
 // shard, to the bot, which is up: a breaker per target means the bot's
 // delivery does not wait for the helpdesk's breaker to half-open.
 func TestE2EBreakerIsolatesTargets(t *testing.T) {
-	t.Parallel()
-	h := startHookwall(t, hwOptions{MaxAttempts: 1000})
+	parallelAnyTopology(t)
+	h := startHookwall(t, hwOptions{MaxAttempts: 1000, AnyTopology: true})
 	const visitor = "visitor-isolation"
 	contact := ""
 	for i := 0; contact == ""; i++ {

@@ -297,10 +297,11 @@ type counts struct {
 	Duplicates int `json:"duplicates"`
 }
 
-// hw is one hookwall under test: its own redis-server, fake bot and
-// helpdesk, and hookwall itself running serve in-process.
+// hw is one hookwall under test: its own redis-server (or Redis topology),
+// fake bot and helpdesk, and hookwall itself running serve in-process. The
+// tests of several replicas make one per replica, without redis.
 type hw struct {
-	redis    *redistest.Server
+	redis    *redistest.Server // nil with AnyTopology
 	rdb      redis.UniversalClient
 	bot      *fakeTarget
 	helpdesk *fakeTarget
@@ -308,6 +309,9 @@ type hw struct {
 	base     string
 	client   *http.Client
 	seq      atomic.Int64
+	// idPrefix starts every event id of eventID: replicas sharing one
+	// Redis must not send each other's ids, or they would be duplicates.
+	idPrefix string
 }
 
 // hwOptions tunes startHookwall.
@@ -318,11 +322,33 @@ type hwOptions struct {
 	MaxAttempts int
 	// DropProxy puts a dropProxy between hookwall and the redis-server.
 	DropProxy bool
+	// AnyTopology runs hookwall on the Redis topology HOOKWALL_TEST_REDIS
+	// selects (redistest.StartTopology): one server, Cluster or Sentinel.
+	// A test with it neither stops Redis nor needs the proxy: it excludes
+	// RedisArgs and DropProxy.
+	AnyTopology bool
+}
+
+// parallelAnyTopology marks a test that runs on any topology as parallel,
+// except on a Cluster: the test binary shares one Cluster, flushed for each
+// test that starts on it, so the tests on it run one at a time.
+func parallelAnyTopology(t *testing.T) {
+	t.Helper()
+	if os.Getenv(redistest.ModeEnv) != "cluster" {
+		t.Parallel()
+	}
 }
 
 // configData fills testdata/hookwall.yaml.tmpl.
 type configData struct {
-	Listen, RedisURL                         string
+	// Listen is the address hookwall listens on.
+	Listen string
+	// Redis is the config's whole redis section (redistest.Topology's
+	// ConfigYAML); when empty, one made of RedisURL.
+	Redis, RedisURL string
+	// Grace is shutdown.grace (5s when empty); ReadinessDelay is
+	// shutdown.readiness_delay (absent when empty).
+	Grace, ReadinessDelay                    string
 	AgentToken, SupervisorToken, AdminToken  string
 	LineSecret, WebKey                       string
 	BotURL, BotKey, HelpdeskURL, HelpdeskKey string
@@ -344,6 +370,13 @@ func renderConfig(t testing.TB, d configData) []byte {
 	if d.LeaseTTL == "" {
 		d.LeaseTTL = "15s"
 	}
+	if d.Grace == "" {
+		d.Grace = "5s"
+	}
+	if d.Redis == "" {
+		d.Redis = fmt.Sprintf("redis:\n  url: %q\n", d.RedisURL)
+	}
+	d.Redis = strings.TrimRight(d.Redis, "\n")
 	var b bytes.Buffer
 	if err := tmpl.Execute(&b, d); err != nil {
 		t.Fatal(err)
@@ -351,28 +384,37 @@ func renderConfig(t testing.TB, d configData) []byte {
 	return b.Bytes()
 }
 
-// startHookwall starts a private redis-server, the fake targets and
-// hookwall's serve on a free port, and stops them all when the test ends.
+// startHookwall starts a private redis-server (or, with AnyTopology, the
+// topology HOOKWALL_TEST_REDIS asks for), the fake targets and hookwall's
+// serve on a free port, and stops them all when the test ends.
 func startHookwall(t *testing.T, o hwOptions) *hw {
 	t.Helper()
-	h := &hw{redis: redistest.Start(t, o.RedisArgs...)}
-	h.rdb = h.redis.Client()
+	h := &hw{}
+	d := configData{Listen: freeAddr(t), MaxAttempts: o.MaxAttempts}
+	if o.AnyTopology {
+		if len(o.RedisArgs) > 0 || o.DropProxy {
+			t.Fatal("startHookwall: AnyTopology excludes RedisArgs and DropProxy")
+		}
+		tp := redistest.StartTopology(t)
+		h.rdb = tp.Client()
+		d.Redis = tp.ConfigYAML()
+	} else {
+		h.redis = redistest.Start(t, o.RedisArgs...)
+		h.rdb = h.redis.Client()
+		d.RedisURL = h.redis.URL()
+		if o.DropProxy {
+			h.proxy = startDropProxy(t, h.redis.Addr)
+			d.RedisURL = h.proxy.URL()
+		}
+	}
 	h.bot = newFakeTarget(t, "bot", botKey)
 	h.helpdesk = newFakeTarget(t, "helpdesk", helpdeskKey)
-	addr := freeAddr(t)
-	redisURL := h.redis.URL()
-	if o.DropProxy {
-		h.proxy = startDropProxy(t, h.redis.Addr)
-		redisURL = h.proxy.URL()
-	}
-	cfg, err := config.Parse(renderConfig(t, configData{
-		Listen: addr, RedisURL: redisURL, BotURL: h.bot.URL(), HelpdeskURL: h.helpdesk.URL(),
-		MaxAttempts: o.MaxAttempts,
-	}), func(string) (string, bool) { return "", false })
+	d.BotURL, d.HelpdeskURL = h.bot.URL(), h.helpdesk.URL()
+	cfg, err := config.Parse(renderConfig(t, d), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.base = "http://" + addr
+	h.base = "http://" + d.Listen
 	h.client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -555,7 +597,7 @@ func (h *hw) postLine(t testing.TB, body []byte, traceparent string) answer {
 
 // eventID returns a fresh platform event id.
 func (h *hw) eventID(prefix string) string {
-	return fmt.Sprintf("%s-%06d", prefix, h.seq.Add(1))
+	return fmt.Sprintf("%s%s-%06d", h.idPrefix, prefix, h.seq.Add(1))
 }
 
 // line posts one LINE text message of the contact and returns the counts.

@@ -1,0 +1,332 @@
+package delivery_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/delivery"
+	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// TestBalance runs two deliverers on one store: a alone takes every shard;
+// once b joins they hold 8 each; once b stops, a takes all 16 again. Messages
+// ingested all along are delivered, each contact's in order. (A shard that
+// changes hands while its former holder's read is outstanding can break the
+// order; TestHandoverOrder makes that happen on purpose.)
+func TestBalance(t *testing.T) {
+	s := newSetup(t)
+	bot := newTarget(t, nil)
+	channels := map[string]delivery.Targets{
+		lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
+	}
+	config := func(owner string) delivery.Config {
+		cfg := testConfig(owner, channels)
+		cfg.LeaseTTL = 600 * time.Millisecond
+		return cfg
+	}
+	const contacts = 16
+	contactOf := func(c int) string { return fmt.Sprintf("Ubalance%02d", c) }
+	sent := map[string][]string{}
+	// round ingests the next message of every contact.
+	round := func() {
+		msgs := make([]msg, contacts)
+		for c := range msgs {
+			contact := contactOf(c)
+			text := strconv.Itoa(len(sent[contact]))
+			sent[contact] = append(sent[contact], text)
+			msgs[c] = msg{channel: lineMain, contact: contact, text: text}
+		}
+		s.ingest(t, msgs...)
+		for len(bot.got) > 0 { // the deliveries are read from bot.requests
+			<-bot.got
+		}
+	}
+
+	round()
+	start(t, config("a"), s.store)
+	s.waitLeases(t, round, "a holding all 16 shards alone", func(held map[string]int) bool { return held["a"] == 16 })
+	b := start(t, config("b"), s.store)
+	s.waitLeases(t, round, "a and b holding 8 shards each", func(held map[string]int) bool {
+		return held["a"] == 8 && held["b"] == 8
+	})
+	b.stop(t)
+	s.waitLeases(t, round, "a holding all 16 shards after b stopped", func(held map[string]int) bool { return held["a"] == 16 })
+	round()
+
+	// Every message reaches the bot, each contact's first deliveries in the
+	// order ingested.
+	timeout := time.After(deadline)
+	for {
+		got := delivered(bot)
+		done := true
+		for contact, want := range sent {
+			if len(firstOrder(got[contact])) < len(want) {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+		select {
+		case <-bot.got:
+		case <-timeout:
+			t.Fatalf("not every message delivered within %s", deadline)
+		}
+	}
+	got, n := delivered(bot), 0
+	for contact, want := range sent {
+		n += len(want)
+		if first := firstOrder(got[contact]); !slices.Equal(first, want) {
+			t.Errorf("%s: first deliveries %v, want %v", contact, first, want)
+		}
+	}
+	t.Logf("%d messages, %d requests", n, len(bot.requests()))
+}
+
+// delivered returns the texts the target accepted, by contact, in arrival
+// order.
+func delivered(ft *target) map[string][]string {
+	out := map[string][]string{}
+	for _, r := range ft.requests() {
+		if r.status >= 200 && r.status <= 299 {
+			out[r.env.Contact] = append(out[r.env.Contact], r.env.text())
+		}
+	}
+	return out
+}
+
+// firstOrder returns the values in order of their first occurrence.
+func firstOrder(vs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range vs {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// leases returns how many shard leases each owner holds.
+func (s *setup) leases(t *testing.T) map[string]int {
+	t.Helper()
+	keys, err := redistest.Keys(t.Context(), s.rdb, "hw:{*}:lease")
+	if err != nil {
+		t.Fatalf("listing the lease keys: %v", err)
+	}
+	held := map[string]int{}
+	for _, k := range keys {
+		owner, err := s.rdb.Get(t.Context(), k).Result()
+		if err == redis.Nil {
+			continue // released or expired since it was listed
+		}
+		if err != nil {
+			t.Fatalf("reading lease %s: %v", k, err)
+		}
+		held[owner]++
+	}
+	return held
+}
+
+// waitLeases polls the lease keys every 50ms, calling between after each
+// poll, until cond holds of the number of leases each owner holds; it fails
+// the test after the deadline.
+func (s *setup) waitLeases(t *testing.T, between func(), what string, cond func(held map[string]int) bool) {
+	t.Helper()
+	limit := time.Now().Add(deadline)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		held := s.leases(t)
+		if cond(held) {
+			return
+		}
+		if time.Now().After(limit) {
+			t.Fatalf("no %s within %s; held: %s", what, deadline, formatHeld(held))
+		}
+		<-tick.C
+		between()
+	}
+}
+
+func formatHeld(held map[string]int) string {
+	owners := make([]string, 0, len(held))
+	total := 0
+	for o, n := range held {
+		owners = append(owners, o)
+		total += n
+	}
+	sort.Strings(owners)
+	var b strings.Builder
+	for _, o := range owners {
+		fmt.Fprintf(&b, "%s %d, ", o, held[o])
+	}
+	fmt.Fprintf(&b, "%d of %d", total, blocklist.Buckets)
+	return b.String()
+}
+
+// TestBalanceClockSkew runs b on a host whose clock is two seconds behind
+// a's, more than the lease TTL: the shards must still spread, 8 each. Leases
+// expire on the Redis server's clock; the replicas' registrations must too.
+func TestBalanceClockSkew(t *testing.T) {
+	s := newSetup(t)
+	behind, err := blocklist.New(blocklist.Config{
+		DefaultEnabled: true,
+		Channels: map[string]blocklist.ChannelInfo{
+			lineMain: {Type: "line", Bot: true, DedupeWindow: time.Hour},
+			waMain:   {Type: "whatsapp", DedupeWindow: time.Hour},
+		},
+		Now: func() time.Time { return time.Now().Add(-2 * time.Second) },
+	}, s.rdb)
+	if err != nil {
+		t.Fatalf("blocklist.New: %v", err)
+	}
+	bot := newTarget(t, nil)
+	channels := map[string]delivery.Targets{
+		lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
+	}
+	config := func(owner string) delivery.Config {
+		cfg := testConfig(owner, channels)
+		cfg.LeaseTTL = 600 * time.Millisecond
+		return cfg
+	}
+	start(t, config("a"), s.store)
+	s.waitLeases(t, func() {}, "a holding all 16 shards alone", func(held map[string]int) bool { return held["a"] == 16 })
+	start(t, config("b"), behind)
+	s.waitLeases(t, func() {}, "a and b holding 8 shards each with b's clock 2s behind", func(held map[string]int) bool {
+		return held["a"] == 8 && held["b"] == 8
+	})
+}
+
+// watchedQueue is a store as a deliverer's Queue that reports the blocking
+// reads of new entries of one shard: when one begins, and what it returned.
+type watchedQueue struct {
+	*blocklist.Store
+	shard    int
+	started  chan struct{}
+	returned chan []blocklist.Delivery
+}
+
+func newWatchedQueue(store *blocklist.Store, shard int) *watchedQueue {
+	return &watchedQueue{Store: store, shard: shard, started: make(chan struct{}, 1), returned: make(chan []blocklist.Delivery, 1000)}
+}
+
+func (q *watchedQueue) ReadShard(ctx context.Context, shard, count int, block time.Duration, pending bool) ([]blocklist.Delivery, error) {
+	if shard != q.shard || pending {
+		return q.Store.ReadShard(ctx, shard, count, block, pending)
+	}
+	select {
+	case q.started <- struct{}{}:
+	default:
+	}
+	ds, err := q.Store.ReadShard(ctx, shard, count, block, pending)
+	select {
+	case q.returned <- ds:
+	default:
+	}
+	return ds, err
+}
+
+// nextRead waits for the next blocking read of the shard to begin.
+func (q *watchedQueue) nextRead(t *testing.T, who string) {
+	t.Helper()
+	select {
+	case <-q.started: // one that began a while ago
+	default:
+	}
+	select {
+	case <-q.started:
+	case <-time.After(deadline):
+		t.Fatalf("%s does not read the shard", who)
+	}
+}
+
+// TestHandoverOrder stops a just after its blocking read of a shard's new
+// entries began, and starts b, which takes the shard over once a's lease has
+// lapsed, while a's read is still outstanding. A contact's message m1 is
+// then handed to a's read (Redis serves the client that blocked first),
+// which a, stopping, does not deliver; m2 reaches b's read. The contact's
+// first deliveries must still be m1, then m2. The run is repeated, with
+// another contact, when m1 did not reach a's read (b took too long to start).
+func TestHandoverOrder(t *testing.T) {
+	for try := range 3 {
+		if handedToA := testHandoverOrder(t, fmt.Sprintf("Uhandover%d", try)); handedToA || t.Failed() {
+			return
+		}
+		t.Logf("try %d: m1 did not reach a's outstanding read; again", try)
+	}
+}
+
+// testHandoverOrder runs TestHandoverOrder's scenario once and reports
+// whether m1 was handed to a's outstanding read.
+func testHandoverOrder(t *testing.T, contact string) (handedToA bool) {
+	s := newSetup(t)
+	bot := newTarget(t, nil)
+	channels := map[string]delivery.Targets{
+		lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
+	}
+	config := func(owner string) delivery.Config {
+		cfg := testConfig(owner, channels)
+		cfg.LeaseTTL = 60 * time.Millisecond
+		return cfg
+	}
+	shard := blocklist.BucketOf(lineMain, contact)
+	qa, qb := newWatchedQueue(s.store, shard), newWatchedQueue(s.store, shard)
+	a := start(t, config("a"), qa)
+	s.waitLeases(t, func() {}, "a holding all 16 shards", func(held map[string]int) bool { return held["a"] == 16 })
+	qa.nextRead(t, "a")
+	a.cancel() // a's read has just begun: it stays outstanding for up to its block
+	b := start(t, config("b"), qb)
+	qb.nextRead(t, "b") // b holds the lease: a's has lapsed
+	s.ingest(t, msg{channel: lineMain, contact: contact, text: "m1"})
+	// Wait until m1 was read, by a or by b.
+	timeout := time.After(deadline)
+	for done := false; !done; {
+		select {
+		case ds := <-qa.returned:
+			for _, d := range ds {
+				if d.Contact == contact {
+					handedToA, done = true, true
+				}
+			}
+		case ds := <-qb.returned:
+			for _, d := range ds {
+				if d.Contact == contact {
+					done = true
+				}
+			}
+		case <-timeout:
+			t.Fatal("nobody read m1")
+		}
+	}
+	s.ingest(t, msg{channel: lineMain, contact: contact, text: "m2"})
+	var got []string
+	for len(firstOrder(got)) < 2 {
+		select {
+		case <-bot.got:
+			got = nil
+			for _, r := range bot.requests() {
+				if r.env.Contact == contact {
+					got = append(got, r.env.text())
+				}
+			}
+		case <-timeout:
+			t.Fatalf("deliveries of %s: %v; want m1 and m2", contact, got)
+		}
+	}
+	if first := firstOrder(got); !slices.Equal(first, []string{"m1", "m2"}) {
+		t.Errorf("first deliveries of %s: %v, want m1 then m2 (m1 was handed to a's read, outstanding after b took the shard's lease: %v)", contact, first, handedToA)
+	}
+	a.stop(t)
+	b.stop(t)
+	return handedToA
+}
