@@ -6,11 +6,14 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -323,6 +326,45 @@ type shardRun struct {
 
 type lane struct{ queue []blocklist.Delivery }
 
+// readBlock is how long a read of new entries waits for the first.
+const readBlock = time.Second
+
+// mergeStray puts the pending entries that a new read did not return (those
+// in flight here are skipped later by dispatch) before and among the new
+// ones, in stream order.
+func mergeStray(batch, stray []blocklist.Delivery) []blocklist.Delivery {
+	if len(stray) == 0 {
+		return batch
+	}
+	seen := make(map[string]bool, len(batch))
+	for _, e := range batch {
+		seen[e.StreamID] = true
+	}
+	for _, e := range stray {
+		if !seen[e.StreamID] {
+			batch = append(batch, e)
+		}
+	}
+	slices.SortStableFunc(batch, func(a, b blocklist.Delivery) int { return compareStreamIDs(a.StreamID, b.StreamID) })
+	return batch
+}
+
+// compareStreamIDs orders Redis stream ids "ms-seq" numerically.
+func compareStreamIDs(a, b string) int {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	if c := cmp.Compare(len(am), len(bm)); c != 0 {
+		return c
+	}
+	if c := strings.Compare(am, bm); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(len(as), len(bs)); c != 0 {
+		return c
+	}
+	return strings.Compare(as, bs)
+}
+
 // readLinger is how long a shard's reader waits after a small read.
 const readLinger = 10 * time.Millisecond
 
@@ -348,7 +390,16 @@ func (r *shardRun) run() {
 	// the entries out all the same, and they must not be skipped — and every
 	// lease period, for entries handed to a former holder that read after
 	// losing the lease. Entries in flight here are not handed out twice.
+	//
+	// For a while after taking the lease over, the former holder may still
+	// have a blocking read outstanding: Redis hands a new entry to the
+	// client that blocked first, so an entry can land in the pending list,
+	// undelivered, while a later one of the same contact reaches this
+	// holder. Until every such read has returned (one read block plus a
+	// lease period), each read is followed by a look at the pending list,
+	// and what it finds goes first, in stream order.
 	pending, scanned := true, time.Now()
+	handover := time.Now().Add(readBlock + d.cfg.LeaseTTL)
 	for r.ctx.Err() == nil {
 		if !pending && time.Since(scanned) >= d.cfg.LeaseTTL {
 			pending = true
@@ -363,7 +414,12 @@ func (r *shardRun) run() {
 			scanned = time.Now()
 			batch, err = d.q.ReadShard(r.ctx, r.shard, d.maxInFlight()+d.cfg.BatchSize, -1, true)
 		} else {
-			batch, err = d.q.ReadShard(r.ctx, r.shard, free, time.Second, false)
+			batch, err = d.q.ReadShard(r.ctx, r.shard, free, readBlock, false)
+			if err == nil && time.Now().Before(handover) {
+				var stray []blocklist.Delivery
+				stray, err = d.q.ReadShard(r.ctx, r.shard, d.maxInFlight()+d.cfg.BatchSize, -1, true)
+				batch = mergeStray(batch, stray)
+			}
 		}
 		if err != nil {
 			r.unreserve(free)
