@@ -320,8 +320,11 @@ type shardRun struct {
 	lanes    map[string]*lane
 	inflight map[string]bool // stream ids read and not finished
 	acks     []string        // delivered, to acknowledge
-	flushed  chan struct{}   // signalled when acks are waiting
-	lanesWG  sync.WaitGroup
+	// acked collects the ids acknowledged while a pending read is out: the
+	// read may return them, and they must not be handed out again.
+	acked   map[string]bool
+	flushed chan struct{} // signalled when acks are waiting
+	lanesWG sync.WaitGroup
 }
 
 type lane struct{ queue []blocklist.Delivery }
@@ -412,16 +415,17 @@ func (r *shardRun) run() {
 		var err error
 		if pending {
 			scanned = time.Now()
-			batch, err = d.q.ReadShard(r.ctx, r.shard, d.maxInFlight()+d.cfg.BatchSize, -1, true)
+			batch, err = r.readPending()
 		} else {
 			batch, err = d.q.ReadShard(r.ctx, r.shard, free, readBlock, false)
 			if err == nil && time.Now().Before(handover) {
 				var stray []blocklist.Delivery
-				stray, err = d.q.ReadShard(r.ctx, r.shard, d.maxInFlight()+d.cfg.BatchSize, -1, true)
+				stray, err = r.readPending()
 				batch = mergeStray(batch, stray)
 			}
 		}
 		if err != nil {
+			r.endPending()
 			r.unreserve(free)
 			if r.ctx.Err() == nil {
 				d.log.Warn("reading shard", "shard", r.shard, "err", err)
@@ -431,6 +435,7 @@ func (r *shardRun) run() {
 			continue
 		}
 		used := r.dispatch(batch, free)
+		r.endPending()
 		r.unreserve(free - used)
 		if pending {
 			pending = false
@@ -441,6 +446,25 @@ func (r *shardRun) run() {
 			wait(r.ctx, readLinger)
 		}
 	}
+}
+
+// readPending reads the shard's pending list. From then until the read's
+// entries are dispatched (endPending), what this run acknowledges is noted,
+// so that dispatch does not hand it out again: the read may have returned it
+// just before its acknowledgement.
+func (r *shardRun) readPending() ([]blocklist.Delivery, error) {
+	r.mu.Lock()
+	if r.acked == nil {
+		r.acked = map[string]bool{}
+	}
+	r.mu.Unlock()
+	return r.d.q.ReadShard(r.ctx, r.shard, r.d.maxInFlight()+r.d.cfg.BatchSize, -1, true)
+}
+
+func (r *shardRun) endPending() {
+	r.mu.Lock()
+	r.acked = nil
+	r.mu.Unlock()
 }
 
 // reserve waits for room for at least one more entry and takes all there is,
@@ -477,7 +501,7 @@ func (r *shardRun) dispatch(batch []blocklist.Delivery, reserved int) int {
 	used := 0
 	for _, e := range batch {
 		r.mu.Lock()
-		busy := r.inflight[e.StreamID]
+		busy := r.inflight[e.StreamID] || r.acked[e.StreamID]
 		r.mu.Unlock()
 		if busy {
 			continue
@@ -610,6 +634,9 @@ func (r *shardRun) acknowledge(lanesDone <-chan struct{}) {
 			r.mu.Lock()
 			for _, id := range ids {
 				delete(r.inflight, id)
+				if r.acked != nil {
+					r.acked[id] = true
+				}
 			}
 			r.mu.Unlock()
 			r.unreserve(len(ids))
