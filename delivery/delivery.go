@@ -205,9 +205,6 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		wg.Go(func() { d.shardLoop(ctx, shard) })
 	}
 	wg.Wait()
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	_ = d.q.Leave(lctx, d.cfg.Owner)
-	cancel()
 	if d.ownClient {
 		d.cfg.HTTPClient.CloseIdleConnections()
 	}
@@ -224,6 +221,11 @@ func (d *Deliverer) heartbeat(ctx context.Context) {
 			d.fair.Store(int32((blocklist.Buckets + n - 1) / n))
 		}
 		if !wait(ctx, d.cfg.LeaseTTL/3) {
+			// Deregister at once, so that the other replicas' fair share
+			// grows and they take the shards this one is giving up.
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			_ = d.q.Leave(lctx, d.cfg.Owner)
+			cancel()
 			return
 		}
 	}

@@ -158,6 +158,9 @@ unsafe hookwall. It prints nothing.
 {{- if and (hasKey $cfg "shutdown") (kindIs "map" $cfg.shutdown) (hasKey $cfg.shutdown "grace") }}
 {{- fail "config.shutdown.grace is set by the chart; set drain.shutdownGraceSeconds instead" }}
 {{- end }}
+{{- if and (hasKey $cfg "shutdown") (kindIs "map" $cfg.shutdown) (hasKey $cfg.shutdown "readiness_delay") }}
+{{- fail "config.shutdown.readiness_delay is not counted in the pod's termination grace; on Kubernetes the preStop pause (drain.preStopSleepSeconds) does its work" }}
+{{- end }}
 {{- if not $cfg.channels }}
 {{- fail "config.channels: at least one channel is required" }}
 {{- end }}
