@@ -246,18 +246,8 @@ func (s *Store) DeadLetters(ctx context.Context, limit int, cursor string) ([]De
 	return out, next, nil
 }
 
-func deadBucket(id string) (int, bool) {
-	rest, ok := strings.CutPrefix(id, "dl_")
-	if !ok || len(id) > 64 {
-		return 0, false
-	}
-	bs, _, ok := strings.Cut(rest, "_")
-	b, err := strconv.Atoi(bs)
-	if !ok || err != nil || b < 0 || b >= Buckets {
-		return 0, false
-	}
-	return b, true
-}
+// deadBucket reads the bucket out of a dead-letter id "dl_<bucket>_<stream id>".
+func deadBucket(id string) (int, bool) { return idBucket(id, "dl_") }
 
 func (s *Store) deadLetter(ctx context.Context, id string) (DeadLetter, error) {
 	b, ok := deadBucket(id)

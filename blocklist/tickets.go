@@ -116,8 +116,12 @@ func (s *Store) ticketRef(ctx context.Context, id string) (channel, contact stri
 }
 
 // ticketBucket reads the bucket out of a ticket id "tkt_<bucket>_<hex>".
-func ticketBucket(id string) (int, bool) {
-	rest, ok := strings.CutPrefix(id, "tkt_")
+func ticketBucket(id string) (int, bool) { return idBucket(id, "tkt_") }
+
+// idBucket reads the bucket out of an id "<prefix><bucket>_<rest>": ticket
+// and dead-letter ids name their bucket, so their keys are found from the id.
+func idBucket(id, prefix string) (int, bool) {
+	rest, ok := strings.CutPrefix(id, prefix)
 	if !ok || len(id) > 64 {
 		return 0, false
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,7 +182,16 @@ type page[T any] struct {
 	NextCursor string `json:"next_cursor"`
 }
 
-func (g *Gateway) blockedContacts(c *fiber.Ctx) error {
+// pageQuery is a listing's query: a channel filter (checked), a limit and a
+// cursor.
+type pageQuery struct {
+	channel, cursor string
+	limit           int
+}
+
+// listPage answers one page of a listing: it checks the query, calls list
+// with a bounded context and writes an empty page as [] rather than null.
+func listPage[T any](g *Gateway, c *fiber.Ctx, list func(context.Context, pageQuery) ([]T, string, error)) error {
 	n, err := limit(c)
 	if err != nil {
 		return err
@@ -192,14 +202,20 @@ func (g *Gateway) blockedContacts(c *fiber.Ctx) error {
 	}
 	ctx, cancel := g.reqCtx(c)
 	defer cancel()
-	items, next, err := g.store.List(ctx, blocklist.ListRequest{Channel: channel, Limit: n, Cursor: c.Query("cursor")})
+	items, next, err := list(ctx, pageQuery{channel: channel, cursor: c.Query("cursor"), limit: n})
 	if err != nil {
 		return err
 	}
 	if items == nil {
-		items = []blocklist.Entry{}
+		items = []T{}
 	}
-	return c.JSON(page[blocklist.Entry]{Items: items, NextCursor: next})
+	return c.JSON(page[T]{Items: items, NextCursor: next})
+}
+
+func (g *Gateway) blockedContacts(c *fiber.Ctx) error {
+	return listPage(g, c, func(ctx context.Context, q pageQuery) ([]blocklist.Entry, string, error) {
+		return g.store.List(ctx, blocklist.ListRequest{Channel: q.channel, Limit: q.limit, Cursor: q.cursor})
+	})
 }
 
 func (g *Gateway) audit(c *fiber.Ctx) error {

@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/gofiber/fiber/v2"
 	"github.com/hookwall/hookwall/blocklist"
 )
@@ -24,24 +27,9 @@ func (g *Gateway) conversation(c *fiber.Ctx) error {
 }
 
 func (g *Gateway) listTickets(c *fiber.Ctx) error {
-	n, err := limit(c)
-	if err != nil {
-		return err
-	}
-	channel, err := g.channelFilter(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := g.reqCtx(c)
-	defer cancel()
-	items, next, err := g.store.ListTickets(ctx, blocklist.TicketListRequest{Channel: channel, Limit: n, Cursor: c.Query("cursor")})
-	if err != nil {
-		return err
-	}
-	if items == nil {
-		items = []blocklist.Ticket{}
-	}
-	return c.JSON(page[blocklist.Ticket]{Items: items, NextCursor: next})
+	return listPage(g, c, func(ctx context.Context, q pageQuery) ([]blocklist.Ticket, string, error) {
+		return g.store.ListTickets(ctx, blocklist.TicketListRequest{Channel: q.channel, Limit: q.limit, Cursor: q.cursor})
+	})
 }
 
 func (g *Gateway) getTicket(c *fiber.Ctx) error {
@@ -78,21 +66,15 @@ func (g *Gateway) deleteTicket(c *fiber.Ctx) error {
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
+// deadLetters lists parked deliveries; a channel filter is checked but the
+// store keeps dead letters by time only, so it is refused when given.
 func (g *Gateway) deadLetters(c *fiber.Ctx) error {
-	n, err := limit(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := g.reqCtx(c)
-	defer cancel()
-	items, next, err := g.store.DeadLetters(ctx, n, c.Query("cursor"))
-	if err != nil {
-		return err
-	}
-	if items == nil {
-		items = []blocklist.DeadLetter{}
-	}
-	return c.JSON(page[blocklist.DeadLetter]{Items: items, NextCursor: next})
+	return listPage(g, c, func(ctx context.Context, q pageQuery) ([]blocklist.DeadLetter, string, error) {
+		if q.channel != "" {
+			return nil, "", fmt.Errorf("%w: dead letters have no channel filter", errBadRequest)
+		}
+		return g.store.DeadLetters(ctx, q.limit, q.cursor)
+	})
 }
 
 func (g *Gateway) retryDeadLetter(c *fiber.Ctx) error {
