@@ -73,11 +73,7 @@ type blockBody struct {
 }
 
 func (g *Gateway) block(c *fiber.Ctx) error {
-	ch, err := g.channel(c)
-	if err != nil {
-		return err
-	}
-	co, err := contact(c)
+	ch, co, err := g.channelContact(c)
 	if err != nil {
 		return err
 	}
@@ -107,11 +103,7 @@ type unblockBody struct {
 }
 
 func (g *Gateway) unblock(c *fiber.Ctx) error {
-	ch, err := g.channel(c)
-	if err != nil {
-		return err
-	}
-	co, err := contact(c)
+	ch, co, err := g.channelContact(c)
 	if err != nil {
 		return err
 	}
@@ -139,11 +131,7 @@ type contactStatus struct {
 }
 
 func (g *Gateway) contactStatus(c *fiber.Ctx) error {
-	ch, err := g.channel(c)
-	if err != nil {
-		return err
-	}
-	co, err := contact(c)
+	ch, co, err := g.channelContact(c)
 	if err != nil {
 		return err
 	}

@@ -197,6 +197,20 @@ func (g *Gateway) channel(c *fiber.Ctx) (ChannelConfig, error) {
 	return ch, nil
 }
 
+// channelContact returns the configured channel and the contact the route
+// names.
+func (g *Gateway) channelContact(c *fiber.Ctx) (ChannelConfig, string, error) {
+	ch, err := g.channel(c)
+	if err != nil {
+		return ChannelConfig{}, "", err
+	}
+	co, err := contact(c)
+	if err != nil {
+		return ChannelConfig{}, "", err
+	}
+	return ch, co, nil
+}
+
 // contact returns the :contact parameter, percent-decoded and validated.
 func contact(c *fiber.Ctx) (string, error) {
 	v, err := url.PathUnescape(c.Params("contact"))

@@ -17,11 +17,7 @@ type replyBody struct {
 // sendMessage sends an agent's reply through the channel's platform, unless
 // the contact is blocked (and the feature is on).
 func (g *Gateway) sendMessage(c *fiber.Ctx) error {
-	ch, err := g.channel(c)
-	if err != nil {
-		return err
-	}
-	co, err := contact(c)
+	ch, co, err := g.channelContact(c)
 	if err != nil {
 		return err
 	}

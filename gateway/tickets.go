@@ -9,11 +9,7 @@ import (
 )
 
 func (g *Gateway) conversation(c *fiber.Ctx) error {
-	ch, err := g.channel(c)
-	if err != nil {
-		return err
-	}
-	co, err := contact(c)
+	ch, co, err := g.channelContact(c)
 	if err != nil {
 		return err
 	}
