@@ -2,7 +2,6 @@ package delivery_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -21,28 +20,6 @@ import (
 	"github.com/hookwall/hookwall/delivery"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
-
-// traceQueue is the store as the deliverer's Queue, adding to what it reads
-// the traceparent each envelope was ingested with, when the stream entry
-// lacks it: the deliverer's part, tested here, is to pass it on.
-// (blocklist's ingest script does not write the tp field yet.)
-type traceQueue struct {
-	*blocklist.Store
-	mu sync.Mutex
-	tp map[string]string // envelope id -> traceparent
-}
-
-func (q *traceQueue) ReadShard(ctx context.Context, shard, count int, block time.Duration, pending bool) ([]blocklist.Delivery, error) {
-	ds, err := q.Store.ReadShard(ctx, shard, count, block, pending)
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for i := range ds {
-		if ds[i].TraceParent == "" {
-			ds[i].TraceParent = q.tp[ds[i].ID]
-		}
-	}
-	return ds, err
-}
 
 func TestEnvelope(t *testing.T) {
 	raw, err := os.ReadFile("testdata/line_text_event.json")
@@ -94,8 +71,7 @@ func TestEnvelope(t *testing.T) {
 			if !tc.block {
 				conv = out[0].Conversation
 			}
-			q := &traceQueue{Store: s.store, tp: map[string]string{out[0].Envelope: tp}}
-			start(t, testConfig("a", channels), q)
+			start(t, testConfig("a", channels), s.store)
 
 			ft := bot
 			if tc.target == "helpdesk" {

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -179,9 +178,4 @@ func (e *env) assertUnchanged(before map[string]string) {
 			e.t.Fatalf("store changed: key %q", k)
 		}
 	}
-}
-
-func mustJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(bytes.TrimSpace(b))
 }
