@@ -16,7 +16,10 @@ import (
 // a time holds a shard's lease and delivers its entries; every replica reads
 // through the same consumer group and consumer name, so a new lease holder
 // finds the entries a crashed one left unacknowledged in the group's pending
-// list and delivers them first.
+// list and delivers them first. Only the holder can read (readScript): a
+// replica whose lease lapsed cannot take an entry that the new holder would
+// then miss, so what the group handed out before a takeover is all in the
+// pending list when the new holder reads it.
 const (
 	queueGroup    = "hookwall"
 	queueConsumer = "delivery"
@@ -93,46 +96,134 @@ func (s *Store) ReleaseLease(ctx context.Context, shard int, owner string) error
 	return storeErr(releaseLeaseScript.Run(ctx, s.rdb, []string{keysOfBucket(shard).lease}, owner).Err())
 }
 
-// ReadShard returns up to count deliveries of the shard: with pending, the
-// ones read before and not yet acknowledged (after a crash or lease
-// takeover); otherwise new ones, waiting up to block for the first.
-func (s *Store) ReadShard(ctx context.Context, shard, count int, block time.Duration, pending bool) ([]Delivery, error) {
-	id := ">"
-	if pending {
-		id, block = "0", -1
+// readScript hands up to count of the shard's entries to the group, only
+// while owner holds the shard's lease: a replica whose lease lapsed while it
+// waited for entries must not take one, or the new holder would deliver the
+// contact's next entry before it. Being a script, the check and the read are
+// one step: no holder changes in between. It does not block; ReadShard waits
+// with a plain XREAD, which takes nothing.
+//
+// KEYS: lease, stream; ARGV: owner, count, id (">" new, "0" pending).
+// It returns -1 when owner does not hold the lease; else XREADGROUP's reply
+// when there is one (a pending read always has one); else, as nothing new
+// came, the id of the stream's last entry ("0-0" when it is empty): every
+// entry up to it was handed out already, so new ones come after it.
+var readScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local r = redis.call('XREADGROUP', 'GROUP', '` + queueGroup + `', '` + queueConsumer + `',
+  'COUNT', ARGV[2], 'STREAMS', KEYS[2], ARGV[3])
+if r then return r end
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if #last == 0 then return '0-0' end
+return last[1][1]
+`)
+
+// ReadShard returns up to count deliveries of the shard for owner: with
+// pending, the ones read before and not yet acknowledged (after a crash or
+// lease takeover); otherwise new ones, waiting up to block (if positive) for
+// the first. It reports false, reading nothing, when owner does not hold the
+// shard's lease.
+func (s *Store) ReadShard(ctx context.Context, shard int, owner string, count int, block time.Duration, pending bool) ([]Delivery, bool, error) {
+	ds, last, held, err := s.readShard(ctx, shard, owner, count, pending)
+	if err != nil || !held || last == "" || block <= 0 {
+		return ds, held, err
 	}
-	res, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: queueGroup, Consumer: queueConsumer, Streams: []string{keysOfBucket(shard).queue, id},
-		Count: int64(count), Block: block,
-	}).Result()
+	// Nothing new: wait for an entry after the last one without taking it,
+	// then read it through readScript, which checks the lease again. A
+	// group read would take the entry even if the lease lapsed meanwhile.
+	err = s.rdb.XRead(ctx, &redis.XReadArgs{
+		Streams: []string{keysOfBucket(shard).queue, last}, Count: 1, Block: block,
+	}).Err()
 	if err == redis.Nil {
-		return nil, nil
+		return nil, true, nil
 	}
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "NOGROUP") {
-			if err := s.EnsureQueues(ctx); err != nil {
-				return nil, err
-			}
-			return nil, nil
-		}
-		return nil, storeErr(err)
+		return nil, true, storeErr(err)
 	}
-	var out []Delivery
-	var gone []string
-	for _, st := range res {
-		for _, m := range st.Messages {
-			if len(m.Values) == 0 {
-				// Deleted after being read (delivered or parked by a holder
-				// that lost its lease meanwhile): nothing to deliver, but it
-				// must leave the pending list.
-				gone = append(gone, m.ID)
-				continue
-			}
-			out = append(out, deliveryFrom(shard, m))
+	ds, _, held, err = s.readShard(ctx, shard, owner, count, false)
+	return ds, held, err
+}
+
+// readShard runs readScript once. When no new entry came, it returns the id
+// to wait for new ones after.
+func (s *Store) readShard(ctx context.Context, shard int, owner string, count int, pending bool) (ds []Delivery, last string, held bool, err error) {
+	bk := keysOfBucket(shard)
+	id := ">"
+	if pending {
+		id = "0"
+	}
+	res, err := readScript.Run(ctx, s.rdb, []string{bk.lease, bk.queue}, owner, count, id).Result()
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "NOGROUP") {
+			return nil, "", true, s.EnsureQueues(ctx)
 		}
+		return nil, "", false, storeErr(err)
+	}
+	switch v := res.(type) {
+	case int64:
+		return nil, "", false, nil
+	case string:
+		return nil, v, true, nil
+	}
+	msgs, err := streamEntries(res)
+	if err != nil {
+		return nil, "", true, fmt.Errorf("blocklist: read shard %d: %w", shard, err)
+	}
+	var gone []string
+	for _, m := range msgs {
+		if m.Values == nil {
+			// Deleted after being read other than by Ack or Park, which
+			// acknowledge too (by hand, say): nothing to deliver, but it
+			// must leave the pending list.
+			gone = append(gone, m.ID)
+			continue
+		}
+		ds = append(ds, deliveryFrom(shard, m))
 	}
 	if len(gone) > 0 {
-		_ = s.rdb.XAck(ctx, keysOfBucket(shard).queue, queueGroup, gone...).Err()
+		_ = s.rdb.XAck(ctx, bk.queue, queueGroup, gone...).Err()
+	}
+	return ds, "", true, nil
+}
+
+// streamEntries reads an XREADGROUP reply passed on by a script:
+// [[stream, [[id, [field, value, ...]], ...]]]. The field list of an entry
+// deleted after it was read is nil; so are its Values.
+func streamEntries(reply any) ([]redis.XMessage, error) {
+	streams, ok := reply.([]any)
+	if !ok {
+		return nil, fmt.Errorf("unexpected reply %T", reply)
+	}
+	var out []redis.XMessage
+	for _, st := range streams {
+		pair, ok := st.([]any)
+		if !ok || len(pair) != 2 {
+			return nil, fmt.Errorf("unexpected stream reply %v", st)
+		}
+		entries, ok := pair[1].([]any)
+		if !ok {
+			return nil, fmt.Errorf("unexpected entries %T", pair[1])
+		}
+		for _, e := range entries {
+			kv, ok := e.([]any)
+			if !ok || len(kv) != 2 {
+				return nil, fmt.Errorf("unexpected entry %v", e)
+			}
+			id, ok := kv[0].(string)
+			if !ok {
+				return nil, fmt.Errorf("unexpected entry id %T", kv[0])
+			}
+			m := redis.XMessage{ID: id}
+			if fields, ok := kv[1].([]any); ok {
+				m.Values = make(map[string]any, len(fields)/2)
+				for i := 0; i+1 < len(fields); i += 2 {
+					if k, ok := fields[i].(string); ok {
+						m.Values[k] = fields[i+1]
+					}
+				}
+			}
+			out = append(out, m)
+		}
 	}
 	return out, nil
 }

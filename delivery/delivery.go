@@ -6,14 +6,11 @@
 package delivery
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +22,7 @@ import (
 type Queue interface {
 	AcquireLease(ctx context.Context, shard int, owner string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, shard int, owner string) error
-	ReadShard(ctx context.Context, shard, count int, block time.Duration, pending bool) ([]blocklist.Delivery, error)
+	ReadShard(ctx context.Context, shard int, owner string, count int, block time.Duration, pending bool) ([]blocklist.Delivery, bool, error)
 	Ack(ctx context.Context, shard int, owner string, streamIDs ...string) (bool, error)
 	Park(ctx context.Context, owner string, d blocklist.Delivery, reason string, attempts int) (bool, error)
 	Heartbeat(ctx context.Context, owner string, ttl time.Duration) (int, error)
@@ -334,42 +331,6 @@ type lane struct{ queue []blocklist.Delivery }
 // readBlock is how long a read of new entries waits for the first.
 const readBlock = time.Second
 
-// mergeStray puts the pending entries that a new read did not return (those
-// in flight here are skipped later by dispatch) before and among the new
-// ones, in stream order.
-func mergeStray(batch, stray []blocklist.Delivery) []blocklist.Delivery {
-	if len(stray) == 0 {
-		return batch
-	}
-	seen := make(map[string]bool, len(batch))
-	for _, e := range batch {
-		seen[e.StreamID] = true
-	}
-	for _, e := range stray {
-		if !seen[e.StreamID] {
-			batch = append(batch, e)
-		}
-	}
-	slices.SortStableFunc(batch, func(a, b blocklist.Delivery) int { return compareStreamIDs(a.StreamID, b.StreamID) })
-	return batch
-}
-
-// compareStreamIDs orders Redis stream ids "ms-seq" numerically.
-func compareStreamIDs(a, b string) int {
-	am, as, _ := strings.Cut(a, "-")
-	bm, bs, _ := strings.Cut(b, "-")
-	if c := cmp.Compare(len(am), len(bm)); c != 0 {
-		return c
-	}
-	if c := strings.Compare(am, bm); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(len(as), len(bs)); c != 0 {
-		return c
-	}
-	return strings.Compare(as, bs)
-}
-
 // readLinger is how long a shard's reader waits after a small read.
 const readLinger = 10 * time.Millisecond
 
@@ -389,42 +350,26 @@ func (r *shardRun) run() {
 		<-ackDone
 	}()
 
-	// The pending list is read first (entries a previous holder, or this
-	// one, read and did not acknowledge), then new entries. It is read
-	// again before new entries after a failed read — Redis may have handed
-	// the entries out all the same, and they must not be skipped — and every
-	// lease period, for entries handed to a former holder that read after
-	// losing the lease. Entries in flight here are not handed out twice.
-	//
-	// For a while after taking the lease over, the former holder may still
-	// have a blocking read outstanding: Redis hands a new entry to the
-	// client that blocked first, so an entry can land in the pending list,
-	// undelivered, while a later one of the same contact reaches this
-	// holder. Until every such read has returned (one read block plus a
-	// lease period), each read is followed by a look at the pending list,
-	// and what it finds goes first, in stream order.
-	pending, scanned := true, time.Now()
-	handover := time.Now().Add(readBlock + d.cfg.LeaseTTL)
+	// The pending list is read first: entries a previous holder, or this
+	// replica before, read and did not acknowledge. Reads check the lease,
+	// so once this replica holds it no other takes entries: what the group
+	// handed out before is all there, and nothing is added behind this
+	// run's back. It is read again only after a failed read — Redis may
+	// have handed the entries out all the same, and they must not be
+	// skipped. Entries in flight here are not handed out twice.
+	pending := true
 	for r.ctx.Err() == nil {
-		if !pending && time.Since(scanned) >= d.cfg.LeaseTTL {
-			pending = true
-		}
 		free := r.reserve()
 		if free == 0 {
 			return
 		}
 		var batch []blocklist.Delivery
+		var held bool
 		var err error
 		if pending {
-			scanned = time.Now()
-			batch, err = r.readPending()
+			batch, held, err = r.readPending()
 		} else {
-			batch, err = d.q.ReadShard(r.ctx, r.shard, free, readBlock, false)
-			if err == nil && time.Now().Before(handover) {
-				var stray []blocklist.Delivery
-				stray, err = r.readPending()
-				batch = mergeStray(batch, stray)
-			}
+			batch, held, err = d.q.ReadShard(r.ctx, r.shard, d.cfg.Owner, free, readBlock, false)
 		}
 		if err != nil {
 			r.endPending()
@@ -436,12 +381,15 @@ func (r *shardRun) run() {
 			pending = true
 			continue
 		}
+		if !held {
+			d.log.Warn("shard lease lost", "shard", r.shard)
+			r.lost()
+			return
+		}
 		used := r.dispatch(batch, free)
 		r.endPending()
 		r.unreserve(free - used)
-		if pending {
-			pending = false
-		}
+		pending = false
 		if len(batch) < d.cfg.BatchSize/8 {
 			// A trickle: let a few more entries gather, so that reads
 			// and acknowledgements each carry several.
@@ -454,13 +402,13 @@ func (r *shardRun) run() {
 // entries are dispatched (endPending), what this run acknowledges is noted,
 // so that dispatch does not hand it out again: the read may have returned it
 // just before its acknowledgement.
-func (r *shardRun) readPending() ([]blocklist.Delivery, error) {
+func (r *shardRun) readPending() ([]blocklist.Delivery, bool, error) {
 	r.mu.Lock()
 	if r.acked == nil {
 		r.acked = map[string]bool{}
 	}
 	r.mu.Unlock()
-	return r.d.q.ReadShard(r.ctx, r.shard, r.d.maxInFlight()+r.d.cfg.BatchSize, -1, true)
+	return r.d.q.ReadShard(r.ctx, r.shard, r.d.cfg.Owner, r.d.maxInFlight()+r.d.cfg.BatchSize, 0, true)
 }
 
 func (r *shardRun) endPending() {
@@ -557,7 +505,7 @@ func (r *shardRun) runLane(k string, l *lane) {
 			delete(r.inflight, e.StreamID)
 		case leaseLost, aborted:
 			// This entry and the rest of the lane stay pending, in order,
-			// for the next holder (or this one's next pending read).
+			// for the next holder, which reads the pending list first.
 			delete(r.inflight, e.StreamID)
 			for _, rest := range l.queue {
 				delete(r.inflight, rest.StreamID)

@@ -634,9 +634,9 @@ func TestTakeoverAfterCrash(t *testing.T) {
 	if ok, err := s.store.AcquireLease(ctx, shard, "a", 700*time.Millisecond); err != nil || !ok {
 		t.Fatalf("AcquireLease a = %v, %v", ok, err)
 	}
-	read, err := s.store.ReadShard(ctx, shard, 100, -1, false)
-	if err != nil || len(read) != 3 {
-		t.Fatalf("a read %d entries (%v), want 3", len(read), err)
+	read, held, err := s.store.ReadShard(ctx, shard, "a", 100, 0, false)
+	if err != nil || !held || len(read) != 3 {
+		t.Fatalf("a read %d entries (held %v, %v), want 3", len(read), held, err)
 	}
 	// a is gone. New messages arrive meanwhile.
 	for i := 3; i < 6; i++ {

@@ -131,9 +131,9 @@ type lateRenewal struct {
 	closeOnce sync.Once
 }
 
-func (q *lateRenewal) ReadShard(ctx context.Context, shard, count int, block time.Duration, pending bool) ([]blocklist.Delivery, error) {
+func (q *lateRenewal) ReadShard(ctx context.Context, shard int, owner string, count int, block time.Duration, pending bool) ([]blocklist.Delivery, bool, error) {
 	if shard != 0 {
-		return q.Store.ReadShard(ctx, shard, count, block, pending)
+		return q.Store.ReadShard(ctx, shard, owner, count, block, pending)
 	}
 	q.mu.Lock()
 	q.reading++
@@ -147,7 +147,7 @@ func (q *lateRenewal) ReadShard(ctx context.Context, shard, count int, block tim
 		default:
 		}
 	}()
-	return q.Store.ReadShard(ctx, shard, count, block, pending)
+	return q.Store.ReadShard(ctx, shard, owner, count, block, pending)
 }
 
 func (q *lateRenewal) AcquireLease(ctx context.Context, shard int, owner string, ttl time.Duration) (bool, error) {

@@ -1189,7 +1189,7 @@ func (e *oaEnv) park(t *testing.T, channel, contact string) {
 		t.Fatalf("lease: %v %v", ok, err)
 	}
 	defer func() { _ = e.store.ReleaseLease(ctx, shard, owner) }()
-	ds, err := e.store.ReadShard(ctx, shard, 1000, -1, false)
+	ds, _, err := e.store.ReadShard(ctx, shard, owner, 1000, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
