@@ -10,12 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/valyala/fasthttp"
 )
 
 // Queue is what the deliverer needs of the store.
@@ -73,10 +73,12 @@ type Config struct {
 	BreakerFailures int
 	// BreakerOpen is how long a breaker stays open before a trial (default 5s).
 	BreakerOpen time.Duration
-	// HTTPClient posts the envelopes; by default a client of the
-	// Deliverer's own that does not follow redirects, whose idle connections
-	// are closed when Run returns.
-	HTTPClient *http.Client
+	// Client posts the envelopes; by default NewClient(), whose idle
+	// connections are closed when Run returns. Redirects are never followed:
+	// a signed envelope is not re-sent elsewhere.
+	Client *fasthttp.Client
+	// Tracer, when set, traces every attempt.
+	Tracer AttemptTracer
 	// Observer, when set, is told of every attempt and breaker change.
 	Observer Observer
 }
@@ -90,6 +92,15 @@ type Observer interface {
 	// ("closed", "open", "half-open"). It is called while the breaker is
 	// locked: it must return quickly and must not deliver.
 	BreakerChanged(target, from, to string)
+}
+
+// AttemptTracer traces delivery attempts.
+type AttemptTracer interface {
+	// StartAttempt starts the span of one attempt to post d to url, a child
+	// of the trace d arrived with. It returns the traceparent to send the
+	// target (empty: none) and the function that ends the span with the
+	// target's status code, or the error that left it without one.
+	StartAttempt(ctx context.Context, d blocklist.Delivery, url string) (traceparent string, end func(status int, err error))
 }
 
 // Deliverer runs the delivery workers of one replica.
@@ -148,14 +159,9 @@ func New(cfg Config, q Queue, log *slog.Logger) (*Deliverer, error) {
 		return nil, err
 	}
 	d := &Deliverer{cfg: cfg, q: q, log: log, targets: targets}
-	if cfg.HTTPClient == nil {
+	if cfg.Client == nil {
 		d.ownClient = true
-		d.cfg.HTTPClient = &http.Client{
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-			Transport: &http.Transport{
-				Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second,
-			},
-		}
+		d.cfg.Client = NewClient()
 	}
 	d.breakers = newBreakers(cfg.BreakerFailures, cfg.BreakerOpen, func(name, from, to string) {
 		log.Warn("target breaker changed", "target", name, "from", from, "to", to)
@@ -169,22 +175,6 @@ func New(cfg Config, q Queue, log *slog.Logger) (*Deliverer, error) {
 // minLeaseTTL keeps lease renewal (every third of the TTL) and the shard
 // loops' polling from spinning.
 const minLeaseTTL = 30 * time.Millisecond
-
-// NewHTTPClient returns the client deliveries are posted with: no redirects
-// followed (a signed envelope is not re-sent elsewhere), idle connections
-// kept per target. wrap, when set, decorates its transport (tracing).
-func NewHTTPClient(wrap func(http.RoundTripper) http.RoundTripper) *http.Client {
-	var rt http.RoundTripper = &http.Transport{
-		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second,
-	}
-	if wrap != nil {
-		rt = wrap(rt)
-	}
-	return &http.Client{
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Transport:     rt,
-	}
-}
 
 // BreakerStates returns each target URL's breaker state: closed, half-open
 // or open.
@@ -203,7 +193,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	if d.ownClient {
-		d.cfg.HTTPClient.CloseIdleConnections()
+		d.cfg.Client.CloseIdleConnections()
 	}
 	return nil
 }

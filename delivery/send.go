@@ -1,14 +1,11 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -17,6 +14,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/hookwall/hookwall/blocklist"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/valyala/fasthttp"
 )
 
 type outcome int
@@ -260,36 +258,52 @@ func (d *Deliverer) observe(ctx context.Context, e blocklist.Delivery, outcome s
 
 // post makes one attempt; a 2xx answer is success.
 func (d *Deliverer) post(ctx context.Context, t target, e blocklist.Delivery, body []byte) error {
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, t.url, bytes.NewReader(body))
+	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(res)
+	req.SetRequestURI(t.url)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/json")
+	req.SetBodyRaw(body)
+	if err := sign(&req.Header, t.wh, e.ID, body); err != nil {
+		return err
+	}
+	traceparent, end := e.TraceParent, func(int, error) {}
+	if d.cfg.Tracer != nil {
+		traceparent, end = d.cfg.Tracer.StartAttempt(ctx, e, t.url)
+	}
+	if traceparent != "" {
+		req.Header.Set("traceparent", traceparent)
+	}
+	err := d.cfg.Client.DoTimeout(req, res, d.cfg.Timeout)
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		// The status line and headers were read; the rest of a long answer
+		// is not needed (the connection is closed, not reused).
+		err = nil
+	}
 	if err != nil {
+		end(0, err)
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "hookwall")
-	if err := sign(req.Header, t.wh, e.ID, body); err != nil {
-		return err
-	}
-	if e.TraceParent != "" {
-		req.Header.Set("traceparent", e.TraceParent)
-	}
-	res, err := d.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(res.Body, 512))
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
-	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return fmt.Errorf("target answered %d: %q", res.StatusCode, snippet)
+	status := res.StatusCode()
+	end(status, nil)
+	if status < 200 || status > 299 {
+		return fmt.Errorf("target answered %d: %q", status, snippet(res.Body()))
 	}
 	return nil
 }
 
+// snippet is the start of a target's answer, for the failure's reason.
+func snippet(b []byte) []byte {
+	if len(b) > 512 {
+		return b[:512]
+	}
+	return b
+}
+
 // sign sets the Standard Webhooks headers; without a key only webhook-id
 // and webhook-timestamp are set.
-func sign(h http.Header, wh *standardwebhooks.Webhook, id string, body []byte) error {
+func sign(h *fasthttp.RequestHeader, wh *standardwebhooks.Webhook, id string, body []byte) error {
 	now := time.Now()
 	h.Set(standardwebhooks.HeaderWebhookID, id)
 	h.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))

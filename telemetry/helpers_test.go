@@ -259,11 +259,11 @@ func newTarget(t *testing.T) *target {
 func (h *harness) deliverer(url string) *delivery.Deliverer {
 	h.t.Helper()
 	dl, err := delivery.New(delivery.Config{
-		Owner:      "telemetry-test",
-		Channels:   map[string]delivery.Targets{channelID: {Helpdesk: delivery.Target{URL: url}}},
-		Timeout:    5 * time.Second,
-		HTTPClient: delivery.NewHTTPClient(h.inst.Transport),
-		Observer:   h.inst,
+		Owner:    "telemetry-test",
+		Channels: map[string]delivery.Targets{channelID: {Helpdesk: delivery.Target{URL: url}}},
+		Timeout:  5 * time.Second,
+		Tracer:   h.inst,
+		Observer: h.inst,
 	}, h.store, h.log)
 	if err != nil {
 		h.t.Fatalf("delivery.New: %v", err)

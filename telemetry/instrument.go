@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -27,7 +28,13 @@ type Instruments struct {
 	events     metric.Int64Counter
 	deliveries metric.Int64Counter
 	latency    metric.Float64Histogram
+	// The attribute sets of deliveries and the targets' redacted URLs,
+	// worked out once: they are few, and a delivery needs them every time.
+	deliverySets sync.Map // deliveryKey → metric.MeasurementOption
+	redactedURLs sync.Map // url → redacted url
 }
+
+type deliveryKey struct{ channel, target, outcome string }
 
 // Instruments creates the counters and histograms.
 func (t *Telemetry) Instruments() (*Instruments, error) {
@@ -192,11 +199,10 @@ func (f fiberCarrier) Keys() []string        { return nil }
 // Attempted counts a delivery attempt and, for a delivered one, the time from
 // receipt to delivery.
 func (i *Instruments) Attempted(ctx context.Context, d blocklist.Delivery, outcome string, _ time.Duration, _ error) {
-	attrs := metric.WithAttributes(attribute.String("channel", d.Channel), attribute.String("target", d.Target), attribute.String("outcome", outcome))
-	i.deliveries.Add(ctx, 1, attrs)
+	i.deliveries.Add(ctx, 1, i.deliveryAttrs(deliveryKey{d.Channel, d.Target, outcome}))
 	if outcome == "delivered" {
 		if at := receivedAt(d); !at.IsZero() {
-			i.latency.Record(ctx, time.Since(at).Seconds(), metric.WithAttributes(attribute.String("target", d.Target)))
+			i.latency.Record(ctx, time.Since(at).Seconds(), i.deliveryAttrs(deliveryKey{target: d.Target}))
 		}
 	}
 }
@@ -204,37 +210,59 @@ func (i *Instruments) Attempted(ctx context.Context, d blocklist.Delivery, outco
 // BreakerChanged is part of delivery.Observer; the gauge reads the states.
 func (i *Instruments) BreakerChanged(string, string, string) {}
 
-// Transport decorates the delivery HTTP client: a client span per attempt,
-// child of the trace context the event arrived with, whose own context is
-// passed on to the target in the traceparent header.
-func (i *Instruments) Transport(base http.RoundTripper) http.RoundTripper {
-	return roundTripper{base: base, i: i}
+// StartAttempt starts a client span for one delivery attempt, a child of the
+// trace context the event arrived with; the target is sent the span's own
+// context in the traceparent header. Part of delivery.AttemptTracer.
+func (i *Instruments) StartAttempt(ctx context.Context, d blocklist.Delivery, url string) (string, func(int, error)) {
+	carrier := propagation.MapCarrier{}
+	if d.TraceParent != "" {
+		carrier["traceparent"] = d.TraceParent
+	}
+	ctx = i.t.Propagator.Extract(ctx, carrier)
+	ctx, span := i.t.Tracer.Start(ctx, "hookwall.delivery.attempt", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("hookwall.envelope", d.ID),
+			attribute.String("http.request.method", http.MethodPost), attribute.String("url.full", i.redacted(url))))
+	out := propagation.MapCarrier{}
+	i.t.Propagator.Inject(ctx, out)
+	return out["traceparent"], func(status int, err error) {
+		switch {
+		case err != nil:
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "transport")
+		default:
+			span.SetAttributes(attribute.Int("http.response.status_code", status))
+			if status >= 300 {
+				span.SetStatus(codes.Error, strconv.Itoa(status))
+			}
+		}
+		span.End()
+	}
 }
 
-type roundTripper struct {
-	base http.RoundTripper
-	i    *Instruments
+// deliveryAttrs returns the attribute set of k's fields that are set.
+func (i *Instruments) deliveryAttrs(k deliveryKey) metric.MeasurementOption {
+	if v, ok := i.deliverySets.Load(k); ok {
+		return v.(metric.MeasurementOption)
+	}
+	var kv []attribute.KeyValue
+	for _, a := range []struct{ key, value string }{{"channel", k.channel}, {"target", k.target}, {"outcome", k.outcome}} {
+		if a.value != "" {
+			kv = append(kv, attribute.String(a.key, a.value))
+		}
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(kv...))
+	i.deliverySets.Store(k, o)
+	return o
 }
 
-func (r roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := r.i.t.Propagator.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
-	ctx, span := r.i.t.Tracer.Start(ctx, "hookwall.delivery.attempt", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("hookwall.envelope", req.Header.Get("webhook-id")),
-			attribute.String("http.request.method", req.Method), attribute.String("url.full", redactURL(req.URL.String()))))
-	defer span.End()
-	req = req.Clone(ctx)
-	r.i.t.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
-	res, err := r.base.RoundTrip(req)
-	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, "transport")
-		return nil, err
+// redacted returns redactURL(url), worked out once per target.
+func (i *Instruments) redacted(url string) string {
+	if v, ok := i.redactedURLs.Load(url); ok {
+		return v.(string)
 	}
-	span.SetAttributes(attribute.Int("http.response.status_code", res.StatusCode))
-	if res.StatusCode >= 300 {
-		span.SetStatus(codes.Error, strconv.Itoa(res.StatusCode))
-	}
-	return res, nil
+	r := redactURL(url)
+	i.redactedURLs.Store(url, r)
+	return r
 }
 
 // LogHandler adds the trace and span ids of the record's context to every

@@ -172,7 +172,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		BackoffMax:  cfg.Delivery.BackoffMax.Std(),
 		Parallelism: cfg.Delivery.Parallelism,
 		LeaseTTL:    cfg.Delivery.LeaseTTL.Std(),
-		HTTPClient:  delivery.NewHTTPClient(inst.Transport),
+		Tracer:      inst,
 		Observer:    inst,
 	}, store, log)
 	if err != nil {

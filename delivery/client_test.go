@@ -1,0 +1,52 @@
+package delivery_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hookwall/hookwall/delivery"
+)
+
+// TestLongAnswers: a target's answer is read only so far. A 2xx with a body
+// far over that is a delivery, not a failure; a 500 with one fails with the
+// start of the body as its reason.
+func TestLongAnswers(t *testing.T) {
+	s := newSetup(t)
+	long := strings.Repeat("x", 1<<20)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status := http.StatusOK
+		if strings.Contains(r.URL.Path, "fail") {
+			status = http.StatusInternalServerError
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(long))
+	}))
+	t.Cleanup(srv.Close)
+	channels := map[string]delivery.Targets{
+		lineMain: {Bot: &delivery.Target{URL: srv.URL + "/ok"}, Helpdesk: delivery.Target{URL: srv.URL + "/ok"}},
+		waMain:   {Helpdesk: delivery.Target{URL: srv.URL + "/fail"}},
+	}
+	out := s.ingest(t, msg{channel: lineMain, contact: "Ulong", text: "a"}, msg{channel: waMain, contact: "Ulong", text: "b"})
+	obs := newObserver()
+	cfg := testConfig("a", channels)
+	cfg.MaxAttempts = 1
+	cfg.Observer = obs
+	r := start(t, cfg, s.store)
+	obs.waitAttempts(t, "delivered", 1)
+	obs.waitAttempts(t, "parked", 1)
+	r.stop(t)
+
+	if got := obs.outcomes(out[0].Envelope); !slices.Equal(got, []string{"delivered"}) {
+		t.Errorf("outcomes of the 200 with a 1 MiB body: %v, want delivered", got)
+	}
+	dls := s.deadLetters(t)
+	if len(dls) != 1 || dls[0].Delivery.ID != out[1].Envelope {
+		t.Fatalf("dead letters %+v, want the 500's", dls)
+	}
+	if reason := dls[0].Reason; !strings.Contains(reason, "500") || len(reason) > 600 {
+		t.Errorf("reason %q (%d bytes): want the status and at most 512 bytes of the body", reason, len(reason))
+	}
+}
