@@ -13,6 +13,8 @@
 # Secrets written ${NAME} in the file are read from the environment.
 
 # ---- build: a static, stripped binary --------------------------------------
+# GOEXPERIMENT=jsonv2: encoding/json on its v2 implementation (the default
+# from Go 1.27), which halves the LINE SDK's decoding cost (README).
 FROM golang:1.26-bookworm AS build
 
 # VERSION is stamped into main.version (`hookwall version`, start-up log).
@@ -28,7 +30,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o hookwall ./cmd/hookwall
+    GOEXPERIMENT=jsonv2 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o hookwall ./cmd/hookwall
 
 # ---- run: distroless, no shell, non-root -----------------------------------
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -72,6 +72,7 @@ type options struct {
 	hookwallBin  string
 	keep         bool
 	naive        bool
+	experiment   string
 }
 
 const lineSecret = "bench-line-channel-secret-0123456789"
@@ -94,6 +95,7 @@ func runBench(args []string, stdout io.Writer) error {
 	fs.StringVar(&o.hookwallBin, "hookwall", "", "use this hookwall binary instead of building ./cmd/hookwall")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, logs, redis dir)")
 	fs.BoolVar(&o.naive, "naive", false, "also run phase A against a naive handler (signature check + one Redis script per request), as a calibration point")
+	fs.StringVar(&o.experiment, "goexperiment", "jsonv2", "GOEXPERIMENT hookwall is built with, as the Dockerfile builds it (\"\": none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -122,6 +124,9 @@ func runBench(args []string, stdout io.Writer) error {
 	}()
 	b := &bench{o: o, root: root, tmp: tmp, ps: ps, began: time.Now(), args: args}
 	b.machine = append(machineInfo(), [2]string{"hookwall source", sourceVersion(root)})
+	if o.hookwallBin == "" {
+		b.machine = append(b.machine, [2]string{"hookwall build", "GOEXPERIMENT=" + o.experiment})
+	}
 	b.loadStart = loadavg()
 	if err := b.setUp(ctx); err != nil {
 		return err
@@ -205,7 +210,7 @@ func (b *bench) setUp(ctx context.Context) error {
 	if bin == "" {
 		logf("building hookwall")
 		var err error
-		bin, b.overlaid, err = buildHookwall(ctx, b.root, b.tmp, o.pprof)
+		bin, b.overlaid, err = buildHookwall(ctx, b.root, b.tmp, o.pprof, o.experiment)
 		if err != nil {
 			return err
 		}

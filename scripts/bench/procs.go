@@ -207,10 +207,11 @@ func init() {
 }
 `
 
-// buildHookwall builds cmd/hookwall into dir. With withPprof and a hookwall
-// that does not read HOOKWALL_PPROF, it adds a pprof listener through an
-// overlay; it reports whether it did.
-func buildHookwall(ctx context.Context, root, dir string, withPprof bool) (string, bool, error) {
+// buildHookwall builds cmd/hookwall into dir, with GOEXPERIMENT set to
+// experiment. With withPprof and a hookwall that does not read
+// HOOKWALL_PPROF, it adds a pprof listener through an overlay; it reports
+// whether it did.
+func buildHookwall(ctx context.Context, root, dir string, withPprof bool, experiment string) (string, bool, error) {
 	out := filepath.Join(dir, "hookwall")
 	args := []string{"build", "-o", out}
 	overlaid := false
@@ -231,6 +232,7 @@ func buildHookwall(ctx context.Context, root, dir string, withPprof bool) (strin
 	args = append(args, "./cmd/hookwall")
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOEXPERIMENT="+experiment)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", false, fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, b)
 	}
