@@ -73,10 +73,6 @@ type Config struct {
 	BreakerFailures int
 	// BreakerOpen is how long a breaker stays open before a trial (default 5s).
 	BreakerOpen time.Duration
-	// Client posts the envelopes; by default NewClient(), whose idle
-	// connections are closed when Run returns. Redirects are never followed:
-	// a signed envelope is not re-sent elsewhere.
-	Client *fasthttp.Client
 	// Tracer, when set, traces every attempt.
 	Tracer AttemptTracer
 	// Observer, when set, is told of every attempt and breaker change.
@@ -105,12 +101,12 @@ type AttemptTracer interface {
 
 // Deliverer runs the delivery workers of one replica.
 type Deliverer struct {
-	cfg       Config
-	q         Queue
-	log       *slog.Logger
-	breakers  *breakers
-	targets   map[string]channelTargets
-	ownClient bool
+	cfg      Config
+	q        Queue
+	log      *slog.Logger
+	breakers *breakers
+	targets  map[string]channelTargets
+	clients  []*fasthttp.HostClient // one per target host
 	// held counts the shards this replica holds; fair is the most it
 	// should hold, from the number of live replicas.
 	held, fair atomic.Int32
@@ -154,15 +150,11 @@ func New(cfg Config, q Queue, log *slog.Logger) (*Deliverer, error) {
 	if cfg.LeaseTTL < minLeaseTTL {
 		return nil, fmt.Errorf("delivery: lease ttl %s is below %s", cfg.LeaseTTL, minLeaseTTL)
 	}
-	targets, err := resolveTargets(cfg.Channels)
+	targets, clients, err := resolveTargets(cfg.Channels, cfg.Timeout, proxyFromEnvironment())
 	if err != nil {
 		return nil, err
 	}
-	d := &Deliverer{cfg: cfg, q: q, log: log, targets: targets}
-	if cfg.Client == nil {
-		d.ownClient = true
-		d.cfg.Client = NewClient()
-	}
+	d := &Deliverer{cfg: cfg, q: q, log: log, targets: targets, clients: clients}
 	d.breakers = newBreakers(cfg.BreakerFailures, cfg.BreakerOpen, func(name, from, to string) {
 		log.Warn("target breaker changed", "target", name, "from", from, "to", to)
 		if cfg.Observer != nil {
@@ -192,8 +184,8 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		wg.Go(func() { d.shardLoop(ctx, shard) })
 	}
 	wg.Wait()
-	if d.ownClient {
-		d.cfg.Client.CloseIdleConnections()
+	for _, c := range d.clients {
+		c.CloseIdleConnections()
 	}
 	return nil
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,10 +101,12 @@ func buildEnvelope(e blocklist.Delivery) ([]byte, error) {
 // unreadable entry): the delivery is parked at once.
 var errPermanent = errors.New("permanent")
 
-// target is a Target made ready for use: its URL checked, its key decoded.
+// target is a Target made ready for use: its URL checked, its key decoded,
+// its host's client made.
 type target struct {
-	url string
-	wh  *standardwebhooks.Webhook // nil: unsigned
+	url    string
+	wh     *standardwebhooks.Webhook // nil: unsigned
+	client *fasthttp.HostClient
 }
 
 type channelTargets struct {
@@ -110,39 +114,49 @@ type channelTargets struct {
 	helpdesk target
 }
 
-func resolveTargets(chs map[string]Targets) (map[string]channelTargets, error) {
+// resolveTargets makes the targets ready, with one client per target host:
+// a bot and a helpdesk on one host share its connections.
+func resolveTargets(chs map[string]Targets, timeout time.Duration, proxy proxyFunc) (map[string]channelTargets, []*fasthttp.HostClient, error) {
 	out := make(map[string]channelTargets, len(chs))
+	clients := map[string]*fasthttp.HostClient{}
+	resolve := func(t Target) (target, error) {
+		u, err := url.Parse(t.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return target{}, errors.New("url must be an absolute http or https url")
+		}
+		rt := target{url: t.URL}
+		if t.Secret != "" {
+			wh, err := standardwebhooks.NewWebhook(t.Secret)
+			if err != nil || len(strings.TrimPrefix(t.Secret, "whsec_")) == 0 {
+				return target{}, errors.New("secret must be a standard webhooks key (whsec_ and base64)")
+			}
+			rt.wh = wh
+		}
+		host := u.Scheme + "://" + u.Host
+		if rt.client = clients[host]; rt.client == nil {
+			if rt.client, err = newHostClient(u, timeout, proxy); err != nil {
+				return target{}, err
+			}
+			clients[host] = rt.client
+		}
+		return rt, nil
+	}
 	for id, ts := range chs {
-		h, err := resolveTarget(ts.Helpdesk)
+		h, err := resolve(ts.Helpdesk)
 		if err != nil {
-			return nil, fmt.Errorf("delivery: channel %q helpdesk: %w", id, err)
+			return nil, nil, fmt.Errorf("delivery: channel %q helpdesk: %w", id, err)
 		}
 		ct := channelTargets{helpdesk: h}
 		if ts.Bot != nil {
-			b, err := resolveTarget(*ts.Bot)
+			b, err := resolve(*ts.Bot)
 			if err != nil {
-				return nil, fmt.Errorf("delivery: channel %q bot: %w", id, err)
+				return nil, nil, fmt.Errorf("delivery: channel %q bot: %w", id, err)
 			}
 			ct.bot = &b
 		}
 		out[id] = ct
 	}
-	return out, nil
-}
-
-func resolveTarget(t Target) (target, error) {
-	u, err := url.Parse(t.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return target{}, errors.New("url must be an absolute http or https url")
-	}
-	if t.Secret == "" {
-		return target{url: t.URL}, nil
-	}
-	wh, err := standardwebhooks.NewWebhook(t.Secret)
-	if err != nil || len(strings.TrimPrefix(t.Secret, "whsec_")) == 0 {
-		return target{}, errors.New("secret must be a standard webhooks key (whsec_ and base64)")
-	}
-	return target{url: t.URL, wh: wh}, nil
+	return out, slices.Collect(maps.Values(clients)), nil
 }
 
 func (d *Deliverer) target(e blocklist.Delivery) (target, error) {
@@ -275,7 +289,7 @@ func (d *Deliverer) post(ctx context.Context, t target, e blocklist.Delivery, bo
 	if traceparent != "" {
 		req.Header.Set("traceparent", traceparent)
 	}
-	err := d.cfg.Client.DoTimeout(req, res, d.cfg.Timeout)
+	err := t.client.DoTimeout(req, res, d.cfg.Timeout)
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		// The status line and headers were read; the rest of a long answer
 		// is not needed (the connection is closed, not reused).
