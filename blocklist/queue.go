@@ -154,7 +154,7 @@ func (s *Store) readShard(ctx context.Context, shard int, owner string, count in
 	}
 	res, err := readScript.Run(ctx, s.rdb, []string{bk.lease, bk.queue}, owner, count, id).Result()
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "NOGROUP") {
+		if strings.Contains(err.Error(), "NOGROUP") {
 			return nil, "", true, s.EnsureQueues(ctx)
 		}
 		return nil, "", false, storeErr(err)
