@@ -73,6 +73,7 @@ type options struct {
 	keep         bool
 	naive        bool
 	experiment   string
+	split        bool
 }
 
 const lineSecret = "bench-line-channel-secret-0123456789"
@@ -95,6 +96,7 @@ func runBench(args []string, stdout io.Writer) error {
 	fs.StringVar(&o.hookwallBin, "hookwall", "", "use this hookwall binary instead of building ./cmd/hookwall")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (config, logs, redis dir)")
 	fs.BoolVar(&o.naive, "naive", false, "also run phase A against a naive handler (signature check + one Redis script per request), as a calibration point")
+	fs.BoolVar(&o.split, "split", false, "pin the servers under test (bare, naive, hookwall and its redis) to CPU 0, and the generator and the sink (the bot) to CPU 1, as if the load and the bot were on other machines")
 	fs.StringVar(&o.experiment, "goexperiment", "jsonv2", "GOEXPERIMENT hookwall is built with, as the Dockerfile builds it (\"\": none)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -114,6 +116,17 @@ func runBench(args []string, stdout io.Writer) error {
 		return err
 	}
 	ps := &procs{}
+	if o.split {
+		if runtime.NumCPU() < 2 {
+			return errors.New("-split needs two CPUs")
+		}
+		ps.cpus = map[string]string{"redis-server": "0", "hookwall": "0", "bare": "0", "naive": "0", "sink": "1"}
+		// The generator is this process: every thread of it, and those it
+		// starts later, on CPU 1.
+		if out, err := exec.Command("taskset", "-a", "-p", "-c", "1", strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+			return fmt.Errorf("-split: taskset: %w: %s", err, out)
+		}
+	}
 	defer func() {
 		ps.stopAll()
 		if o.keep {
@@ -126,6 +139,9 @@ func runBench(args []string, stdout io.Writer) error {
 	b.machine = append(machineInfo(), [2]string{"hookwall source", sourceVersion(root)})
 	if o.hookwallBin == "" {
 		b.machine = append(b.machine, [2]string{"hookwall build", "GOEXPERIMENT=" + o.experiment})
+	}
+	if o.split {
+		b.machine = append(b.machine, [2]string{"CPU pinning (-split)", "CPU 0: redis-server, hookwall, bare, naive; CPU 1: generator, sink"})
 	}
 	b.loadStart = loadavg()
 	if err := b.setUp(ctx); err != nil {

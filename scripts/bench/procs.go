@@ -30,12 +30,17 @@ type proc struct {
 type procs struct {
 	mu   sync.Mutex
 	list []*proc
+	// cpus, when set, pins the processes it names to CPUs (taskset -c).
+	cpus map[string]string
 }
 
 // start runs the command in its own process group (so a Ctrl-C reaches the
 // bench, which then stops the children in order) with Pdeathsig, so that a
 // child dies with the bench even if the bench is killed outright.
 func (ps *procs) start(name, logPath string, env []string, args ...string) (*proc, error) {
+	if c, ok := ps.cpus[name]; ok {
+		args = append([]string{"taskset", "-c", c}, args...)
+	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
