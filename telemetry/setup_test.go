@@ -108,6 +108,37 @@ func TestSetupFromEnvironment(t *testing.T) {
 	}
 }
 
+// TestSetupRefusesProtocol: tracing asked for over a protocol hookwall does
+// not speak is a start-up error naming the variable, not spans lost.
+func TestSetupRefusesProtocol(t *testing.T) {
+	for _, tc := range []struct {
+		env     map[string]string
+		wantErr string // "" for none
+	}{
+		{map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"}, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/json"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}, ""},
+	} {
+		clearOTELEnv(t)
+		col := newCollector(t)
+		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", col.srv.URL)
+		for k, v := range tc.env {
+			t.Setenv(k, v)
+		}
+		tel, err := telemetry.Setup(t.Context(), "test")
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%v: Setup: %v", tc.env, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%v: Setup error %v, want one naming %s", tc.env, err, tc.wantErr)
+		}
+		if err == nil {
+			_ = tel.Shutdown(t.Context())
+		}
+	}
+}
+
 // TestSetupWithSpanExporter checks that an injected exporter turns tracing
 // on whatever the environment says, and gets each span as it ends.
 func TestSetupWithSpanExporter(t *testing.T) {

@@ -95,6 +95,10 @@ func Setup(ctx context.Context, version string, opts ...Option) (*Telemetry, err
 	case o.spanExporter != nil:
 		sp = sdktrace.WithSyncer(o.spanExporter)
 	case tracingRequested():
+		if err := checkProtocol(); err != nil {
+			_ = mp.Shutdown(ctx)
+			return nil, err
+		}
 		te, err := otlptracehttp.New(ctx)
 		if err != nil {
 			_ = mp.Shutdown(ctx)
@@ -113,6 +117,23 @@ func Setup(ctx context.Context, version string, opts ...Option) (*Telemetry, err
 	}
 	otel.SetTextMapPropagator(t.Propagator)
 	return t, nil
+}
+
+// checkProtocol refuses an OTLP protocol other than http/protobuf, the only
+// one hookwall's exporter speaks: spans sent as HTTP to a gRPC port would be
+// lost without a word.
+func checkProtocol() error {
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		v := strings.TrimSpace(os.Getenv(k))
+		if v == "" {
+			continue
+		}
+		if v != "http/protobuf" {
+			return fmt.Errorf("%s=%s: hookwall exports traces over OTLP http/protobuf only; set it to http/protobuf or unset it", k, v)
+		}
+		return nil // the traces variable, when set, overrides the general one
+	}
+	return nil
 }
 
 // tracingRequested reads the variables; their values are case-insensitive,
