@@ -24,12 +24,15 @@ type batchJob struct {
 
 // batcher sends the script calls of concurrent requests in shared pipelines
 // (group commit): one write and one read for many requests, on hookwall's
-// side and on Redis's. A few flushers run side by side; an idle flusher
-// takes a job at once, so a lone request waits for nothing, and jobs that
-// arrive while a pipeline is out go in the next one.
+// side and on Redis's. At most batchFlushers pipelines are out at once
+// (slots). A request that finds a slot free sends its own pipeline, with the
+// jobs waiting at that moment, without handing over to another goroutine; one
+// that finds them all taken queues its job for the flushers, which send the
+// jobs that arrived while the pipelines were out in the next ones.
 type batcher struct {
 	rdb      redis.UniversalClient
 	jobs     chan *batchJob
+	slots    chan struct{}
 	start    sync.Once
 	stop     chan struct{}
 	flushers sync.WaitGroup
@@ -42,12 +45,16 @@ const (
 )
 
 func newBatcher(rdb redis.UniversalClient) *batcher {
-	return &batcher{rdb: rdb, jobs: make(chan *batchJob, 1024), stop: make(chan struct{})}
+	return &batcher{
+		rdb: rdb, jobs: make(chan *batchJob, 1024), slots: make(chan struct{}, batchFlushers), stop: make(chan struct{}),
+	}
 }
 
 // do sends the calls, in order, in a pipeline shared with other requests, and
 // returns when their replies are in (each call's cmd holds its reply or
-// error), or when ctx ends first (the calls may then still run).
+// error), or when ctx ends first (the calls may then still run). A request
+// that sends the pipeline itself waits for it, at most batchTimeout: the
+// other jobs in it are not given up for its ctx.
 func (b *batcher) do(ctx context.Context, calls []scriptCall) error {
 	b.start.Do(func() {
 		for range batchFlushers {
@@ -55,6 +62,13 @@ func (b *batcher) do(ctx context.Context, calls []scriptCall) error {
 		}
 	})
 	j := &batchJob{calls: calls, done: make(chan struct{})}
+	select {
+	case b.slots <- struct{}{}:
+		b.exec(b.gather(j))
+		<-b.slots
+		return nil
+	default:
+	}
 	select {
 	case b.jobs <- j:
 	case <-ctx.Done():
@@ -76,18 +90,24 @@ func (b *batcher) flush() {
 		case <-b.stop:
 			return
 		}
-		jobs, n := []*batchJob{j}, len(j.calls)
-	more:
-		for n < batchMaxCalls {
-			select {
-			case j := <-b.jobs:
-				jobs, n = append(jobs, j), n+len(j.calls)
-			default:
-				break more
-			}
-		}
-		b.exec(jobs)
+		b.slots <- struct{}{}
+		b.exec(b.gather(j))
+		<-b.slots
 	}
+}
+
+// gather returns j and the jobs queued now, up to batchMaxCalls calls.
+func (b *batcher) gather(j *batchJob) []*batchJob {
+	jobs, n := []*batchJob{j}, len(j.calls)
+	for n < batchMaxCalls {
+		select {
+		case j := <-b.jobs:
+			jobs, n = append(jobs, j), n+len(j.calls)
+		default:
+			return jobs
+		}
+	}
+	return jobs
 }
 
 // exec runs the jobs' calls in one pipeline (split per node on a Cluster,
