@@ -43,27 +43,31 @@ func proxyFromEnvironment() proxyFunc { return httpproxy.FromEnvironment().Proxy
 //     are not followed, and the URL's path is sent as written.
 //   - Up to 512 connections; idle ones are closed after 4s, before the 5s
 //     keep-alive of common servers (Node.js) closes them under a post.
-//     fasthttp sends a post again on a new connection when the target
-//     closed a reused one before answering (at least once, the same
-//     webhook-id).
-//   - IPv4 and IPv6. A target the proxy settings send through a proxy is
-//     reached through an HTTP CONNECT tunnel (the proxy must allow CONNECT
-//     to the target's port); https proxies are not supported.
+//     When a connection ends before the answer's first byte (a reused one
+//     the target had closed, say), fasthttp sends the post once more within
+//     the attempt: at least once, the same webhook-id.
+//   - Dialled as net/http dials: IPv4 and IPv6, falling back from one
+//     address to the next. A target the proxy settings send through a proxy
+//     is reached through an HTTP CONNECT tunnel (the proxy must allow
+//     CONNECT to the target's port); https proxies are not supported.
 func newHostClient(u *url.URL, timeout time.Duration, proxy proxyFunc) (*fasthttp.HostClient, error) {
 	isTLS := u.Scheme == "https"
 	hc := &fasthttp.HostClient{
-		Addr:                   fasthttp.AddMissingPort(u.Host, isTLS),
-		IsTLS:                  isTLS,
-		Name:                   "hookwall",
-		DialDualStack:          true,
-		MaxConns:               512,
-		MaxConnWaitTimeout:     timeout,
-		MaxIdleConnDuration:    4 * time.Second,
-		ReadTimeout:            timeout,
-		WriteTimeout:           timeout, // also the TLS handshake's
-		ReadBufferSize:         maxResponseHead,
-		MaxResponseBodySize:    maxResponseBody,
-		DisablePathNormalizing: true,
+		Addr:     fasthttp.AddMissingPort(u.Host, isTLS),
+		IsTLS:    isTLS,
+		Name:     "hookwall",
+		Dial:     directDialer(timeout),
+		MaxConns: 512,
+		// One send and, when the connection ended before the answer, one
+		// more: fasthttp's default would post up to five times.
+		MaxIdemponentCallAttempts: 2,
+		MaxConnWaitTimeout:        timeout,
+		MaxIdleConnDuration:       4 * time.Second,
+		ReadTimeout:               timeout,
+		WriteTimeout:              timeout, // also the TLS handshake's
+		ReadBufferSize:            maxResponseHead,
+		MaxResponseBodySize:       maxResponseBody,
+		DisablePathNormalizing:    true,
 	}
 	p, err := proxy(u)
 	if err != nil {
@@ -78,8 +82,17 @@ func newHostClient(u *url.URL, timeout time.Duration, proxy proxyFunc) (*fasthtt
 	return hc, nil
 }
 
+// directDialer dials with net.Dialer: both address families, and the next
+// address when one does not answer (fasthttp's own dialer spends the whole
+// timeout on the first and stops).
+func directDialer(timeout time.Duration) fasthttp.DialFunc {
+	return func(addr string) (net.Conn, error) {
+		return (&net.Dialer{Timeout: timeout}).Dial("tcp", addr)
+	}
+}
+
 // connectDialer dials addr through an HTTP CONNECT tunnel of proxy; timeout
-// bounds the dial and the proxy's answer.
+// bounds the dial and the proxy's answer together.
 func connectDialer(proxy *url.URL, timeout time.Duration) fasthttp.DialFunc {
 	proxyAddr := fasthttp.AddMissingPort(proxy.Host, false)
 	var auth string
@@ -88,7 +101,8 @@ func connectDialer(proxy *url.URL, timeout time.Duration) fasthttp.DialFunc {
 		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(proxy.User.Username()+":"+pass))
 	}
 	return func(addr string) (net.Conn, error) {
-		conn, err := (&net.Dialer{Timeout: timeout}).Dial("tcp", proxyAddr)
+		deadline := time.Now().Add(timeout)
+		conn, err := (&net.Dialer{Deadline: deadline}).Dial("tcp", proxyAddr)
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +110,7 @@ func connectDialer(proxy *url.URL, timeout time.Duration) fasthttp.DialFunc {
 			_ = conn.Close()
 			return nil, fmt.Errorf("proxy %s: %w", proxy.Redacted(), err)
 		}
-		if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+		if err := conn.SetDeadline(deadline); err != nil {
 			return fail(err)
 		}
 		req := &http.Request{

@@ -175,7 +175,8 @@ func (d *Deliverer) BreakerStates() map[string]string { return d.breakers.States
 // Run delivers until ctx is cancelled, then lets in-flight attempts finish
 // (each is bounded by the attempt timeout), leaves what it did not deliver
 // unacknowledged for the next lease holder, gives up its leases and returns.
-// Every goroutine it started has ended when it returns.
+// Every shard worker and delivery it started has ended when it returns (the
+// HTTP clients' idle-connection cleaners may run a few seconds longer).
 func (d *Deliverer) Run(ctx context.Context) error {
 	d.fair.Store(blocklist.Buckets)
 	var wg sync.WaitGroup

@@ -767,6 +767,8 @@ func TestNew(t *testing.T) {
 			"c": {Helpdesk: delivery.Target{URL: "/hook"}}}}, store, `channel "c" helpdesk: url`},
 		{"ftp url", delivery.Config{Owner: "a", Channels: map[string]delivery.Targets{
 			"c": {Helpdesk: delivery.Target{URL: "ftp://h/x"}}}}, store, `channel "c" helpdesk: url`},
+		{"host list", delivery.Config{Owner: "a", Channels: map[string]delivery.Targets{
+			"c": {Helpdesk: delivery.Target{URL: "https://a.example,b.example/x"}}}}, store, `channel "c" helpdesk: url`},
 		{"bad secret", delivery.Config{Owner: "a", Channels: map[string]delivery.Targets{
 			"c": {Helpdesk: ok.Helpdesk, Bot: &delivery.Target{URL: "https://bot.example/h", Secret: "whsec_not base64!"}}}}, store, `channel "c" bot: secret`},
 		{"empty key", delivery.Config{Owner: "a", Channels: map[string]delivery.Targets{

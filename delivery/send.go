@@ -121,7 +121,8 @@ func resolveTargets(chs map[string]Targets, timeout time.Duration, proxy proxyFu
 	clients := map[string]*fasthttp.HostClient{}
 	resolve := func(t Target) (target, error) {
 		u, err := url.Parse(t.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// A comma would make fasthttp read the host as a list of hosts.
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Contains(u.Host, ",") {
 			return target{}, errors.New("url must be an absolute http or https url")
 		}
 		rt := target{url: t.URL}
