@@ -551,11 +551,16 @@ func TestTakeoverAfterShutdown(t *testing.T) {
 	unblock := func() { once.Do(func() { close(release) }) }
 	var mu sync.Mutex
 	phaseA := true
+	stuckArrived := make(chan struct{}, 1)
 	bot := newTarget(t, func(r *request) int {
 		mu.Lock()
 		a := phaseA
 		mu.Unlock()
 		if a && r.env.Contact == "Ustuck" {
+			select {
+			case stuckArrived <- struct{}{}:
+			default:
+			}
 			<-release // until a is cancelled
 			return http.StatusServiceUnavailable
 		}
@@ -576,6 +581,11 @@ func TestTakeoverAfterShutdown(t *testing.T) {
 	a := start(t, testConfig("a", channels), s.store)
 	// a delivers the others' ten messages; Ustuck's first hangs.
 	bot.waitDelivered(t, 10)
+	select {
+	case <-stuckArrived:
+	case <-time.After(deadline):
+		t.Fatal("Ustuck's first message did not reach the target")
+	}
 	a.cancel()
 	unblock()
 	a.stop(t)
