@@ -135,3 +135,32 @@ func postTo(hc *fasthttp.HostClient, target *url.URL) (int, error) {
 	err := hc.DoTimeout(req, res, 2*time.Second)
 	return res.StatusCode(), err
 }
+
+// TestTLSTarget posts to an https target directly and through a CONNECT
+// tunnel: the handshake runs over the tunnel, with the target's name.
+func TestTLSTarget(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	target, _ := url.Parse(srv.URL + "/hook")
+	proxy, seen := connectProxy(t, http.StatusOK)
+	for _, tc := range []struct {
+		name  string
+		proxy *url.URL
+	}{{"direct", nil}, {"tunnel", proxy}} {
+		t.Run(tc.name, func(t *testing.T) {
+			hc, err := newHostClient(target, 2*time.Second, func(*url.URL) (*url.URL, error) { return tc.proxy, nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			hc.TLSConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig // trusts srv's certificate
+			if status, err := postTo(hc, target); err != nil || status != http.StatusNoContent {
+				t.Fatalf("post: %v, status %d; want 204", err, status)
+			}
+		})
+	}
+	if got := <-seen; got.Host != target.Host {
+		t.Errorf("proxy got CONNECT %s, want %s", got.Host, target.Host)
+	}
+}
