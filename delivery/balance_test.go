@@ -22,9 +22,7 @@ import (
 func TestBalance(t *testing.T) {
 	s := newSetup(t)
 	bot := newTarget(t, nil)
-	channels := map[string]delivery.Targets{
-		lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
-	}
+	channels := oneTarget(bot.url())
 	config := func(owner string) delivery.Config {
 		cfg := testConfig(owner, channels)
 		cfg.LeaseTTL = 600 * time.Millisecond
@@ -189,9 +187,7 @@ func TestBalanceClockSkew(t *testing.T) {
 		t.Fatalf("blocklist.New: %v", err)
 	}
 	bot := newTarget(t, nil)
-	channels := map[string]delivery.Targets{
-		lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
-	}
+	channels := oneTarget(bot.url())
 	config := func(owner string) delivery.Config {
 		cfg := testConfig(owner, channels)
 		cfg.LeaseTTL = 600 * time.Millisecond
@@ -284,9 +280,7 @@ func (q *watchedQueue) nextRead(t *testing.T, who string) {
 func TestHandoverOrder(t *testing.T) {
 	s := newSetup(t)
 	bot := newTarget(t, nil)
-	channels := map[string]delivery.Targets{
-		lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
-	}
+	channels := oneTarget(bot.url())
 	config := func(owner string) delivery.Config {
 		cfg := testConfig(owner, channels)
 		cfg.LeaseTTL = 60 * time.Millisecond
@@ -340,9 +334,7 @@ func TestLostLeaseReadsNothing(t *testing.T) {
 	s := newSetup(t)
 	botA, botB := newTarget(t, nil), newTarget(t, nil)
 	config := func(owner string, bot *target) delivery.Config {
-		cfg := testConfig(owner, map[string]delivery.Targets{
-			lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
-		})
+		cfg := testConfig(owner, oneTarget(bot.url()))
 		// a's first renewal, which would notice the loss too, comes long
 		// after the test: only its reads can notice.
 		cfg.LeaseTTL = time.Minute

@@ -80,7 +80,7 @@ func TestSilentTarget(t *testing.T) {
 		}
 	}()
 	url := "https://" + ln.Addr().String() + "/hook"
-	channels := map[string]delivery.Targets{lineMain: {Bot: &delivery.Target{URL: url}, Helpdesk: delivery.Target{URL: url}}}
+	channels := oneTarget(url)
 	out := s.ingest(t, msg{channel: lineMain, contact: "Usilent", text: "hello?"})
 	obs := newObserver()
 	cfg := testConfig("a", channels)

@@ -217,9 +217,7 @@ func TestOrderPerContact(t *testing.T) {
 	const contacts, perContact = 20, 30
 	s := newSetup(t)
 	bot := newTarget(t, nil)
-	channels := map[string]delivery.Targets{
-		lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
-	}
+	channels := oneTarget(bot.url())
 	shards := map[int]int{}
 	batch := func(from, to int) {
 		var msgs []msg
@@ -444,9 +442,7 @@ func TestBreaker(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	channels := map[string]delivery.Targets{
-		lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
-	}
+	channels := oneTarget(bot.url())
 	var msgs []msg
 	for i := range 5 {
 		msgs = append(msgs, msg{channel: lineMain, contact: "Ubreaker", text: strconv.Itoa(i)})
@@ -501,9 +497,7 @@ func TestBreakerManyContacts(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	channels := map[string]delivery.Targets{
-		lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
-	}
+	channels := oneTarget(bot.url())
 	const contacts, perContact = 10, 5
 	var msgs []msg
 	for i := range perContact {
@@ -567,9 +561,7 @@ func TestTakeoverAfterShutdown(t *testing.T) {
 		return http.StatusOK
 	})
 	t.Cleanup(unblock) // before the target closes
-	channels := map[string]delivery.Targets{
-		lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
-	}
+	channels := oneTarget(bot.url())
 	var msgs []msg
 	for i := range 5 {
 		for _, c := range []string{"Ustuck", "Uother1", "Uother2"} {
@@ -632,9 +624,7 @@ func TestTakeoverAfterShutdown(t *testing.T) {
 func TestTakeoverAfterCrash(t *testing.T) {
 	s := newSetup(t)
 	bot := newTarget(t, nil)
-	channels := map[string]delivery.Targets{
-		lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
-	}
+	channels := oneTarget(bot.url())
 	const contact = "Ucrash"
 	shard := blocklist.BucketOf(lineMain, contact)
 	for i := range 3 {
@@ -692,9 +682,7 @@ func TestRunStopsPromptly(t *testing.T) {
 		return http.StatusOK
 	})
 	t.Cleanup(func() { close(hang) }) // before the target closes
-	channels := map[string]delivery.Targets{
-		lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
-	}
+	channels := oneTarget(bot.url())
 	for i := range 3 {
 		s.ingest(t, msg{channel: lineMain, contact: "Uhang", text: strconv.Itoa(i)})
 	}

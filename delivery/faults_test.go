@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
-	"github.com/hookwall/hookwall/delivery"
 )
 
 // errFlaky is a store failure injected by the tests below.
@@ -40,9 +39,7 @@ func (q *flakyAck) Ack(ctx context.Context, shard int, owner string, ids ...stri
 func TestAckRetried(t *testing.T) {
 	s := newSetup(t)
 	bot := newTarget(t, nil)
-	channels := map[string]delivery.Targets{
-		lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
-	}
+	channels := oneTarget(bot.url())
 	s.ingest(t, msg{channel: lineMain, contact: "Uack", text: "0"})
 	r := start(t, testConfig("a", channels), &flakyAck{Store: s.store})
 	bot.waitDelivered(t, 1)
@@ -90,9 +87,7 @@ func TestParkRetried(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	channels := map[string]delivery.Targets{
-		lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
-	}
+	channels := oneTarget(bot.url())
 	s.ingest(t,
 		msg{channel: lineMain, contact: "Upark", text: "poison"},
 		msg{channel: lineMain, contact: "Upark", text: "next"},
@@ -194,9 +189,7 @@ func (q *lateRenewal) ReleaseLease(ctx context.Context, shard int, owner string)
 func TestLeaseFreeAfterRun(t *testing.T) {
 	s := newSetup(t)
 	bot := newTarget(t, nil)
-	channels := map[string]delivery.Targets{
-		lineMain: {Bot: &delivery.Target{URL: bot.url()}, Helpdesk: delivery.Target{URL: bot.url()}},
-	}
+	channels := oneTarget(bot.url())
 	q := &lateRenewal{
 		Store: s.store, readDone: make(chan struct{}, 1),
 		renewing: make(chan struct{}), renewed: make(chan struct{}), released: make(chan struct{}),

@@ -316,6 +316,11 @@ func (o *observer) waitChange(t *testing.T, want string) {
 	}
 }
 
+// oneTarget has url be both the bot and the helpdesk of lineMain, unsigned.
+func oneTarget(url string) map[string]delivery.Targets {
+	return map[string]delivery.Targets{lineMain: {Bot: &delivery.Target{URL: url}, Helpdesk: delivery.Target{URL: url}}}
+}
+
 // testConfig is a deliverer configuration with fast retries.
 func testConfig(owner string, channels map[string]delivery.Targets) delivery.Config {
 	return delivery.Config{

@@ -33,24 +33,6 @@ const (
 	leaseLost
 )
 
-// envelope is what a bot or helpdesk receives (CONTRACT.md, "Deliveries").
-type envelope struct {
-	ID           string          `json:"id"`
-	Type         string          `json:"type"`
-	Channel      string          `json:"channel"`
-	ChannelType  string          `json:"channel_type"`
-	Contact      string          `json:"contact"`
-	Conversation string          `json:"conversation"`
-	Route        string          `json:"route"`
-	Queue        string          `json:"queue"`
-	Automation   bool            `json:"automation"`
-	Blocked      bool            `json:"blocked"`
-	Message      json.RawMessage `json:"message,omitempty"`
-	ReceivedAt   time.Time       `json:"received_at"`
-	Raw          json.RawMessage `json:"raw,omitempty"`
-	Data         json.RawMessage `json:"data,omitempty"`
-}
-
 // envelopeHead is the envelope's members before the stored payload's.
 type envelopeHead struct {
 	ID           string `json:"id"`
@@ -65,6 +47,15 @@ type envelopeHead struct {
 	Blocked      bool   `json:"blocked"`
 }
 
+// envelope is what a bot or helpdesk receives (CONTRACT.md, "Deliveries").
+type envelope struct {
+	envelopeHead
+	Message    json.RawMessage `json:"message,omitempty"`
+	ReceivedAt time.Time       `json:"received_at"`
+	Raw        json.RawMessage `json:"raw,omitempty"`
+	Data       json.RawMessage `json:"data,omitempty"`
+}
+
 type storedPayload struct {
 	Message    json.RawMessage `json:"message"`
 	ReceivedAt time.Time       `json:"received_at"`
@@ -76,25 +67,22 @@ type storedPayload struct {
 // members (message, received_at, raw, data) are appended as they are; only a
 // payload not in the stored form is decoded and encoded again.
 func buildEnvelope(e blocklist.Delivery) ([]byte, error) {
+	head := envelopeHead{
+		ID: e.ID, Type: e.Type, Channel: e.Channel, ChannelType: e.ChannelType, Contact: e.Contact,
+		Conversation: e.Conversation, Route: e.Route, Queue: e.Queue, Automation: e.Automation, Blocked: e.Blocked,
+	}
 	if rest, ok := blocklist.PayloadMembers(e); ok {
-		head, err := json.Marshal(envelopeHead{
-			ID: e.ID, Type: e.Type, Channel: e.Channel, ChannelType: e.ChannelType, Contact: e.Contact,
-			Conversation: e.Conversation, Route: e.Route, Queue: e.Queue, Automation: e.Automation, Blocked: e.Blocked,
-		})
+		b, err := json.Marshal(head)
 		if err != nil {
 			return nil, err
 		}
-		return append(head[:len(head)-1], rest...), nil
+		return append(b[:len(b)-1], rest...), nil
 	}
 	var p storedPayload
 	if err := json.Unmarshal(e.Payload, &p); err != nil {
 		return nil, fmt.Errorf("stored payload: %w", err)
 	}
-	return json.Marshal(envelope{
-		ID: e.ID, Type: e.Type, Channel: e.Channel, ChannelType: e.ChannelType, Contact: e.Contact,
-		Conversation: e.Conversation, Route: e.Route, Queue: e.Queue, Automation: e.Automation,
-		Blocked: e.Blocked, Message: p.Message, ReceivedAt: p.ReceivedAt, Raw: p.Raw, Data: p.Data,
-	})
+	return json.Marshal(envelope{envelopeHead: head, Message: p.Message, ReceivedAt: p.ReceivedAt, Raw: p.Raw, Data: p.Data})
 }
 
 // errPermanent marks a failure no retry can mend (no such target, an

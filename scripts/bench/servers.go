@@ -32,12 +32,7 @@ func runBare(args []string) error {
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Post("/webhooks/:channel", func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusOK) })
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusOK) })
-	go func() {
-		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
-		<-ch
-		_ = app.Shutdown()
-	}()
+	go shutdownOnSignal(app.Shutdown)
 	return app.Listen(*listen)
 }
 
@@ -89,12 +84,7 @@ func runSink(args []string) error {
 			c.SetBodyString(strconv.FormatInt(bot.Load(), 10) + " " + strconv.FormatInt(helpdesk.Load(), 10) + " " + strconv.FormatInt(other.Load(), 10) + " " + strconv.FormatInt(conns.Load(), 10) + " " + strconv.FormatInt(repeats.Load(), 10))
 		},
 	}
-	go func() {
-		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
-		<-ch
-		_ = s.Shutdown()
-	}()
+	go shutdownOnSignal(s.Shutdown)
 	if err := s.ListenAndServe(*listen); err != nil {
 		return fmt.Errorf("sink: %w", err)
 	}
@@ -144,11 +134,15 @@ func runNaive(args []string) error {
 		return c.SendStatus(fiber.StatusOK)
 	})
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusOK) })
-	go func() {
-		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
-		<-ch
-		_ = app.Shutdown()
-	}()
+	go shutdownOnSignal(app.Shutdown)
 	return app.Listen(*listen)
+}
+
+// shutdownOnSignal calls shutdown at the first SIGTERM or SIGINT: the bench
+// stops its servers that way.
+func shutdownOnSignal(shutdown func() error) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	<-ch
+	_ = shutdown()
 }
