@@ -213,7 +213,12 @@ func (i *Instruments) BreakerChanged(string, string, string) {}
 // StartAttempt starts a client span for one delivery attempt, a child of the
 // trace context the event arrived with; the target is sent the span's own
 // context in the traceparent header. Part of delivery.AttemptTracer.
+// With tracing off there is no span: the inbound traceparent (normalized
+// when it was received) goes on as it is.
 func (i *Instruments) StartAttempt(ctx context.Context, d blocklist.Delivery, url string) (string, func(int, error)) {
+	if !i.t.TracingEnabled {
+		return d.TraceParent, func(int, error) {}
+	}
 	carrier := propagation.MapCarrier{}
 	if d.TraceParent != "" {
 		carrier["traceparent"] = d.TraceParent
