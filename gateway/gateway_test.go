@@ -131,6 +131,11 @@ func (e *env) do(method, path, token, body string, hdr ...string) resp {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return readResp(res)
+}
+
+// readResp reads and closes an answer's body.
+func readResp(res *http.Response) resp {
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
 	r := resp{status: res.StatusCode, header: res.Header, raw: string(raw)}
