@@ -51,8 +51,9 @@ type ChannelInfo struct {
 
 // Event is an inbound event as the store decides and keeps it.
 type Event struct {
-	// Channel and Contact say whose event it is; Contact may be empty for
-	// events without a user, which are forwarded without a blocklist check.
+	// Channel and Contact say whose event it is; Contact is empty for a
+	// passthrough, which is forwarded to the helpdesk without a blocklist
+	// check or a conversation.
 	Channel, Contact string
 	// ID is the platform's event id, the dedupe key.
 	ID string
@@ -176,8 +177,10 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 		}
 		env := newID("evt_")
 		p := appendPayload(make([]byte, 0, 256+len(e.Message)+len(e.Raw)), env, e.Type, e.Message, e.ReceivedAt, e.Raw, nil)
+		// An event without a contact is a passthrough: only the helpdesk
+		// hears of it, never the bot.
 		target := TargetHelpdesk
-		if info.Bot {
+		if info.Bot && e.Contact != "" {
 			target = TargetBot
 		}
 		k := keysOf(e.Channel, e.Contact)

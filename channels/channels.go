@@ -18,8 +18,9 @@ var (
 	// ErrBadSignature means the request is not authentic: the signature is
 	// missing, malformed, stale or made with none of the channel's secrets.
 	ErrBadSignature = errors.New("bad signature")
-	// ErrMalformed means the body is authentic but not a payload of the
-	// platform's shape.
+	// ErrMalformed means the body is authentic but as a whole not the
+	// platform's envelope (not JSON, no events array, another object). An
+	// odd event inside an envelope is never an error: it is a passthrough.
 	ErrMalformed = errors.New("malformed payload")
 	// ErrHandshake means a subscription handshake (WhatsApp's GET hub.*) was
 	// refused.
@@ -29,19 +30,28 @@ var (
 	ErrPlatform = errors.New("platform error")
 )
 
+// UnknownType is the Type of a passthrough event that names no type of its
+// own (an array element that is not an object, an event without "type").
+const UnknownType = "unknown"
+
 // Event is one normalized inbound event, the unit the decision step consumes.
+//
+// An event with an empty Contact is a passthrough: one hookwall cannot tie
+// to a contact (the platform names none), whose type it does not know, or
+// that does not read as its type. The gateway forwards it to the channel's
+// helpdesk with Raw as it came, without a blocklist check or a conversation,
+// so that nothing a platform sent is dropped.
 type Event struct {
 	// Channel is the configured channel id ("line-main").
 	Channel string `json:"channel"`
 	// ChannelType is the platform: "line", "whatsapp" or "webchat".
 	ChannelType string `json:"channel_type"`
-	// Contact is the sender the blocklist is keyed by. It is empty for events
-	// that have no user (a LINE group event without userId); such events are
-	// forwarded and never subject to the blocklist.
+	// Contact is the sender the blocklist is keyed by; empty for a
+	// passthrough.
 	Contact string `json:"contact"`
 	// ID is the platform's event id used for de-duplication (LINE
 	// webhookEventId, WhatsApp message id or status id + ":" + status, web chat
-	// webhook-id).
+	// webhook-id), or ContentID of the event where the platform gives none.
 	ID string `json:"id"`
 	// Type is the event type: "message", "follow", "unfollow", "postback",
 	// "status", ... in the platform's own words.

@@ -47,7 +47,8 @@ type envelopeHead struct {
 	Blocked      bool   `json:"blocked"`
 }
 
-// envelope is what a bot or helpdesk receives (CONTRACT.md, "Deliveries").
+// envelope is what a bot or helpdesk receives (docs/CONTRACT.md, "Deliveries
+// to bot and helpdesk").
 type envelope struct {
 	envelopeHead
 	Message    json.RawMessage `json:"message,omitempty"`

@@ -92,13 +92,20 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &env{t: t, base: serve(t, g), rdb: rdb, redis: srv, store: store, ch: ch}
+}
+
+// serve serves g on a free loopback port until the test ends and returns
+// its base URL.
+func serve(t testing.TB, g *gateway.Gateway) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = g.App().Listener(ln) }()
 	t.Cleanup(func() { _ = g.App().Shutdown() })
-	return &env{t: t, base: "http://" + ln.Addr().String(), rdb: rdb, redis: srv, store: store, ch: ch}
+	return "http://" + ln.Addr().String()
 }
 
 type resp struct {

@@ -52,6 +52,7 @@ func (g *Gateway) webhook(c *fiber.Ctx) error {
 			Channel: ch.Adapter.ID(), Contact: e.Contact, ID: e.ID, Type: e.Type, Message: msg,
 			ReceivedAt: now, Raw: e.Raw, TraceParent: tp,
 		}
+		keepable(&batch[i])
 	}
 	ctx, cancel := g.reqCtx(c)
 	defer cancel()
@@ -75,6 +76,24 @@ func (g *Gateway) webhook(c *fiber.Ctx) error {
 		}
 	}
 	return c.JSON(counts)
+}
+
+// keepable makes an authentic event one the store takes, so that no single
+// event gets its request refused: a contact id the blocklist cannot key
+// (too long, control characters) makes the event a passthrough, and an event
+// id the dedupe marker cannot hold is replaced by a hash of itself (of the
+// event, when the adapter gave none), which is as stable across the
+// platform's redeliveries as the id.
+func keepable(e *blocklist.Event) {
+	if e.Contact != "" && blocklist.ValidateContact(e.Contact) != nil {
+		e.Contact = ""
+	}
+	switch {
+	case e.ID == "":
+		e.ID = channels.ContentID(e.Raw)
+	case len(e.ID) > blocklist.MaxEventIDBytes:
+		e.ID = channels.HashID([]byte(e.ID))
+	}
 }
 
 // handshake answers a platform's GET verification of the webhook URL.

@@ -2,6 +2,8 @@ package gateway_test
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -98,4 +100,90 @@ func (e *env) announce(path string, n int, hdr ...string) resp {
 		e.t.Fatal(err)
 	}
 	return readResp(res)
+}
+
+// TestWebhookKeepsEveryEvent: an authentic request is never refused because
+// of one event. A contact the blocklist cannot key makes its event a
+// passthrough to the helpdesk; an event id too long for the dedupe marker,
+// or none at all, is replaced by a hash that is the same on redelivery.
+func TestWebhookKeepsEveryEvent(t *testing.T) {
+	e := newEnv(t)
+	long := strings.Repeat("E", 300)
+	body := `[` +
+		`{"contact":"U1","id":"e1","type":"message","raw":{"n":1}},` +
+		`{"contact":"` + strings.Repeat("U", 300) + `","id":"e2","type":"message","raw":{"n":2}},` +
+		`{"contact":"U\u0007bell","id":"e3","type":"follow","raw":{"n":3}},` +
+		`{"contact":"U4","id":"` + long + `","type":"message","raw":{"n":4}},` +
+		`{"contact":"U5","id":"","type":"message","raw":{"n":5}}` +
+		`]`
+	r := e.do("POST", "/webhooks/line-main", "", body, "X-Fake-Signature", "good")
+	if r.status != 200 || r.raw != `{"forwarded":5,"recorded":0,"queued":0,"duplicates":0}` {
+		t.Fatalf("webhook = %d %s", r.status, r.raw)
+	}
+	// The platform's retry of the same request: every event a duplicate.
+	r = e.do("POST", "/webhooks/line-main", "", body, "X-Fake-Signature", "good")
+	if r.status != 200 || r.raw != `{"forwarded":0,"recorded":0,"queued":0,"duplicates":5}` {
+		t.Fatalf("redelivery = %d %s", r.status, r.raw)
+	}
+
+	got := map[string]queued{}
+	for _, q := range e.queued() {
+		got[string(q.raw)] = q
+	}
+	for _, w := range []struct {
+		raw, contact string
+		conversation bool
+	}{
+		{`{"n":1}`, "U1", true},
+		{`{"n":2}`, "", false},
+		{`{"n":3}`, "", false},
+		{`{"n":4}`, "U4", true},
+		{`{"n":5}`, "U5", true},
+	} {
+		q, ok := got[w.raw]
+		if !ok {
+			t.Errorf("event %s was not queued for delivery", w.raw)
+			continue
+		}
+		if q.contact != w.contact || q.target != "helpdesk" || (q.conversation != "") != w.conversation {
+			t.Errorf("event %s queued as %+v, want contact %q to the helpdesk", w.raw, q, w.contact)
+		}
+	}
+	if len(got) != 5 {
+		t.Errorf("%d deliveries queued, want 5", len(got))
+	}
+}
+
+// queued is a delivery as the decision wrote it to a queue shard.
+type queued struct {
+	contact, target, conversation string
+	raw                           json.RawMessage
+}
+
+// queued reads every delivery queue shard.
+func (e *env) queued() []queued {
+	e.t.Helper()
+	ctx := context.Background()
+	var out []queued
+	iter := e.rdb.Scan(ctx, 0, "hw:*:queue", 100).Iterator()
+	for iter.Next(ctx) {
+		msgs, err := e.rdb.XRange(ctx, iter.Val(), "-", "+").Result()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, m := range msgs {
+			var p struct {
+				Raw json.RawMessage `json:"raw"`
+			}
+			if err := json.Unmarshal([]byte(m.Values["ev"].(string)), &p); err != nil {
+				e.t.Fatal(err)
+			}
+			out = append(out, queued{contact: m.Values["co"].(string), target: m.Values["tgt"].(string),
+				conversation: m.Values["conv"].(string), raw: p.Raw})
+		}
+	}
+	if err := iter.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
 }

@@ -10,12 +10,14 @@ import (
 	"testing"
 
 	"github.com/hookwall/hookwall/channels"
+	"github.com/hookwall/hookwall/channels/channelstest"
 	"github.com/hookwall/hookwall/channels/line"
 )
 
-// FuzzReceive feeds Receive random bodies and signatures. Seeds live in
-// testdata/fuzz/FuzzReceive (the fixtures with their real signatures, and
-// near-misses of LINE's shape).
+// FuzzReceive feeds Receive random bodies and signatures, and asserts that
+// only a right signature passes and that an authentic envelope is never
+// refused. Seeds live in testdata/fuzz/FuzzReceive (the fixtures with their
+// real signatures, and near-misses of LINE's shape).
 func FuzzReceive(f *testing.F) {
 	ch, err := line.New(line.Config{ID: channelID, Secrets: []string{oldSecret, secret}, AccessToken: "t"})
 	if err != nil {
@@ -38,19 +40,25 @@ func FuzzReceive(f *testing.F) {
 		}
 		_ = evs
 
-		// Correctly signed, the body either parses or is malformed.
+		// Correctly signed, a body that is LINE's envelope — a JSON object
+		// with an events array — always parses, every event kept; anything
+		// else is malformed.
 		evs, err = ch.Receive(header(sign(secret, body)), body)
+		envelope, n := channelstest.LINEEnvelope(body)
 		if err != nil {
-			if !errors.Is(err, channels.ErrMalformed) {
-				t.Fatalf("signed body: error %v, want nil or ErrMalformed", err)
+			if envelope || !errors.Is(err, channels.ErrMalformed) {
+				t.Fatalf("signed body (envelope %v): error %v", envelope, err)
 			}
 			if evs != nil {
 				t.Fatalf("signed body: %d events with error %v", len(evs), err)
 			}
 			return
 		}
-		if evs == nil {
-			t.Fatal("signed body: nil events and nil error")
+		if !envelope {
+			t.Fatalf("signed body that is no envelope: %d events", len(evs))
+		}
+		if len(evs) != n {
+			t.Fatalf("signed envelope of %d events: %d events", n, len(evs))
 		}
 		for i, ev := range evs {
 			if ev.Channel != channelID || ev.ChannelType != "line" {
@@ -59,11 +67,11 @@ func FuzzReceive(f *testing.F) {
 			if ev.ID == "" || ev.Type == "" {
 				t.Errorf("event %d: empty id %q or type %q", i, ev.ID, ev.Type)
 			}
-			if (ev.Type == "message") != (ev.Message != nil) {
-				t.Errorf("event %d: type %q with message %+v", i, ev.Type, ev.Message)
+			if ev.Contact != "" && ev.Type == "message" && ev.Message == nil {
+				t.Errorf("event %d: a contact's message event without message", i)
 			}
-			if ev.Message != nil && ev.Message.Type == "" {
-				t.Errorf("event %d: message without type", i)
+			if ev.Message != nil && (ev.Type != "message" || ev.Message.Type == "") {
+				t.Errorf("event %d: type %q with message %+v", i, ev.Type, ev.Message)
 			}
 			if !json.Valid(ev.Raw) || !bytes.Contains(body, ev.Raw) {
 				t.Errorf("event %d: raw %q is not a JSON part of the body", i, ev.Raw)

@@ -18,15 +18,23 @@ const SignatureHeader = "X-Line-Signature"
 // webhook event, in the order LINE sent them.
 //
 // A missing or wrong signature wraps channels.ErrBadSignature and nothing of
-// the body is parsed. An authentic body that is not LINE's shape, or an event
-// without type or webhookEventId, wraps channels.ErrMalformed. LINE's
-// verification call (events: []) returns an empty slice and no error.
+// the body is parsed. Only a body that as a whole is not LINE's envelope —
+// not a JSON object, or no events array — wraps channels.ErrMalformed. Inside
+// the envelope every event is kept: LINE sends the same body again on
+// redelivery, so refusing it for one odd event would lose the others for
+// good. LINE's verification call (events: []) returns an empty slice.
 //
-// Contact is source.userId for user, group and room sources alike. Events
-// that carry no userId (the bot joining or leaving a group, a member joining
-// a group, a message from a user who has not consented to share profile
-// information) have an empty Contact: the gateway forwards those without
-// consulting the blocklist, since there is nobody to block.
+// Contact is source.userId for user, group and room sources alike. An event
+// with no userId (the bot joining or leaving a group, a member joining a
+// group, a message from a user who has not consented to share profile
+// information), an event of a type the SDK does not know, and an event that
+// cannot be read as its type (a message event without a message, a source
+// that is not an object) have an empty Contact: the gateway forwards them to
+// the helpdesk as they are, without consulting the blocklist.
+//
+// ID is the webhookEventId; an event without one (older payloads and the
+// SDK's own samples) gets channels.ContentID of the event without its
+// deliveryContext, which is all LINE changes when it redelivers.
 //
 // Raw is the event exactly as LINE sent it and does not alias body, so it
 // stays valid after the caller reuses its request buffer.
@@ -42,22 +50,61 @@ func (c *Channel) Receive(h channels.Header, body []byte) ([]channels.Event, err
 	if err != nil {
 		return nil, err
 	}
-	parsed := make([]webhook.EventInterface, len(raws))
+	events := make([]channels.Event, len(raws))
 	for i, raw := range raws {
-		if parsed[i], err = webhook.UnmarshalEvent(raw); err != nil {
-			return nil, fmt.Errorf("line: parse event %d: %w: %w", i, channels.ErrMalformed, err)
-		}
-	}
-
-	events := make([]channels.Event, 0, len(raws))
-	for i, e := range parsed {
-		ev, err := c.normalize(e, raws[i])
-		if err != nil {
-			return nil, fmt.Errorf("line: event %d: %w", i, err)
-		}
-		events = append(events, ev)
+		events[i] = c.event(raw)
 	}
 	return events, nil
+}
+
+// event normalizes one element of the events array; one it cannot read as
+// a LINE event of a known type is a passthrough.
+func (c *Channel) event(raw json.RawMessage) channels.Event {
+	e, err := webhook.UnmarshalEvent(raw)
+	if err == nil {
+		var ev channels.Event
+		if ev, err = c.normalize(e, raw); err == nil {
+			return ev
+		}
+	}
+	return c.passthrough(raw)
+}
+
+// passthrough is an event hookwall does not tie to a contact: Type is the
+// event's own "type" when it has one, and ID its webhookEventId when that
+// is a string.
+func (c *Channel) passthrough(raw json.RawMessage) channels.Event {
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &m) // an element that is not an object keeps the zero fields
+	var f struct {
+		typ, id string
+		ts      int64
+	}
+	_ = optional(m, "type", &f.typ)
+	_ = optional(m, "webhookEventId", &f.id)
+	_ = optional(m, "timestamp", &f.ts)
+	ev := channels.Event{
+		Channel:     c.id,
+		ChannelType: ChannelType,
+		ID:          f.id,
+		Type:        f.typ,
+		Raw:         raw,
+	}
+	if ev.Type == "" {
+		ev.Type = channels.UnknownType
+	}
+	if ev.ID == "" {
+		ev.ID = contentID(raw)
+	}
+	if f.ts > 0 {
+		ev.Timestamp = time.UnixMilli(f.ts).UTC()
+	}
+	return ev
+}
+
+// contentID is the id of an event LINE sent without webhookEventId.
+func contentID(raw json.RawMessage) string {
+	return channels.ContentID(raw, "deliveryContext")
 }
 
 // verify checks the signature in constant time against every secret. The
@@ -95,12 +142,6 @@ func rawEvents(body []byte) ([]json.RawMessage, error) {
 	if err := json.Unmarshal(body, &top); err != nil {
 		return nil, fmt.Errorf("line: parse body: %w: %w", channels.ErrMalformed, err)
 	}
-	if d, ok := top["destination"]; ok {
-		var dest string
-		if err := json.Unmarshal(d, &dest); err != nil {
-			return nil, fmt.Errorf("line: destination is not a string: %w", channels.ErrMalformed)
-		}
-	}
 	var env struct {
 		Events []json.RawMessage
 	}
@@ -121,8 +162,10 @@ type common struct {
 }
 
 // normalize turns one SDK event into a channels.Event. Every event type the
-// SDK knows is listed; an UnknownEvent (a type newer than the SDK) and any
-// type a later SDK adds read the same common fields from the raw event.
+// SDK knows is listed, and any type a later SDK adds reads the same common
+// fields from the raw event. An UnknownEvent (a type newer than the SDK) or
+// an event that does not read as its type is an error, which makes the
+// event a passthrough.
 func (c *Channel) normalize(e webhook.EventInterface, raw json.RawMessage) (channels.Event, error) {
 	var (
 		f   common
@@ -177,9 +220,7 @@ func (c *Channel) normalize(e webhook.EventInterface, raw json.RawMessage) (chan
 	case webhook.PnpDeliveryCompletionEvent:
 		f = common{e.Source, e.WebhookEventId, e.Timestamp, e.DeliveryContext}
 	case webhook.UnknownEvent:
-		if f, err = commonFromRaw(e.Raw); err != nil {
-			return channels.Event{}, err
-		}
+		return channels.Event{}, fmt.Errorf("event type %q is unknown", e.GetType())
 	default:
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &m); err != nil {
@@ -195,7 +236,7 @@ func (c *Channel) normalize(e webhook.EventInterface, raw json.RawMessage) (chan
 		return channels.Event{}, fmt.Errorf("event has no type: %w", channels.ErrMalformed)
 	}
 	if f.id == "" {
-		return channels.Event{}, fmt.Errorf("%s event has no webhookEventId: %w", typ, channels.ErrMalformed)
+		f.id = contentID(raw)
 	}
 	contact, err := userID(f.source)
 	if err != nil {

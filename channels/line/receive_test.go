@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,6 +128,9 @@ func expect(t *testing.T, body []byte, ws []want) []channels.Event {
 	}
 	out := make([]channels.Event, len(ws))
 	for i, w := range ws {
+		if w.id == derived {
+			w.id = channels.ContentID(raws[i], "deliveryContext")
+		}
 		out[i] = channels.Event{
 			Channel:     channelID,
 			ChannelType: "line",
@@ -194,9 +198,24 @@ var fixtures = []struct {
 		{"", "01HX0000000000000000000019", "botResumed", 1700000200019, false, nil},
 		{alice, "01HX0000000000000000000020", "delivery", 1700000200020, false, nil},
 		{alice, "01HX0000000000000000000021", "message", 1700000200021, false, &channels.Message{ID: "101", Type: "hologram"}},
-		{alice, "01HX0000000000000000000022", "futureEvent", 1700000200022, true, nil},
+		// A type the SDK does not know is a passthrough: no contact.
+		{"", "01HX0000000000000000000022", "futureEvent", 1700000200022, false, nil},
+	}},
+	// The LINE SDK's own sample (linebot/webhook/httphandler_test.go) has no
+	// webhookEventId: the id is derived from the event.
+	{"sdk_sample.json", []want{{"u206d25c2ea6bd87c17655609a1c37cb8", derived, "message", 1462629479859, false,
+		&channels.Message{ID: "325708", Type: "text", Text: "Hello, world"}}}},
+	// That event next to one with a webhookEventId: both are kept.
+	{"mixed_no_event_id.json", []want{
+		{"u206d25c2ea6bd87c17655609a1c37cb8", derived, "message", 1462629479859, false,
+			&channels.Message{ID: "325708", Type: "text", Text: "Hello, world"}},
+		{bob, "01HMQGW40RZJPJM3RAJP7BHC2Q", "follow", 1705891467176, false, nil},
 	}},
 }
+
+// derived in a want stands for the id Receive derives from the event's
+// content (channels.ContentID without deliveryContext).
+const derived = "(derived)"
 
 func TestReceive(t *testing.T) {
 	// tamper changes the body after signing without making it invalid JSON:
@@ -300,6 +319,8 @@ func TestReceiveVerifiesBeforeParsing(t *testing.T) {
 	}
 }
 
+// TestReceiveMalformed: only a body that as a whole is not LINE's envelope
+// is refused.
 func TestReceiveMalformed(t *testing.T) {
 	tests := []struct {
 		name string
@@ -307,30 +328,14 @@ func TestReceiveMalformed(t *testing.T) {
 	}{
 		{"empty body", ``},
 		{"truncated", `{"destination":"U1","events":[`},
+		{"trailing data", `{"events":[]} {}`},
 		{"top level array", `[]`},
 		{"top level null", `null`},
+		{"top level string", `"events"`},
 		{"no events", `{"destination":"U1"}`},
 		{"events null", `{"destination":"U1","events":null}`},
 		{"events object", `{"destination":"U1","events":{}}`},
-		{"event null", `{"events":[null]}`},
-		{"event not an object", `{"events":["message"]}`},
-		{"event without type", `{"events":[{"webhookEventId":"01A","timestamp":1}]}`},
-		{"event with empty type", `{"events":[{"type":"","webhookEventId":"01A","timestamp":1}]}`},
-		{"event type not a string", `{"events":[{"type":7,"webhookEventId":"01A"}]}`},
-		{"follow without webhookEventId", `{"events":[{"type":"follow","timestamp":1,"source":{"type":"user","userId":"U1"}}]}`},
-		{"unknown type without webhookEventId", `{"events":[{"type":"futureEvent","timestamp":1}]}`},
-		{"message event without message", `{"events":[{"type":"message","webhookEventId":"01A","timestamp":1,"source":{"type":"user","userId":"U1"}}]}`},
-		{"message null", `{"events":[{"type":"message","webhookEventId":"01A","message":null}]}`},
-		{"message without type", `{"events":[{"type":"message","webhookEventId":"01A","message":{"id":"1","text":"x"}}]}`},
-		{"message with empty type", `{"events":[{"type":"message","webhookEventId":"01A","message":{"type":"","id":"1"}}]}`},
-		{"timestamp not a number", `{"events":[{"type":"follow","webhookEventId":"01A","timestamp":"soon"}]}`},
-		{"source not an object", `{"events":[{"type":"follow","webhookEventId":"01A","source":"U1"}]}`},
-		{"source null", `{"events":[{"type":"follow","webhookEventId":"01A","source":null}]}`},
-		{"unknown type, bad timestamp", `{"events":[{"type":"futureEvent","webhookEventId":"01A","timestamp":"soon"}]}`},
-		{"unknown type, bad source", `{"events":[{"type":"futureEvent","webhookEventId":"01A","source":{"type":"user","userId":5}}]}`},
-		{"unknown source, userId not a string", `{"events":[{"type":"follow","webhookEventId":"01A","source":{"type":"bot","userId":5}}]}`},
-		{"unknown message, id not a string", `{"events":[{"type":"message","webhookEventId":"01A","message":{"type":"hologram","id":5}}]}`},
-		{"one bad event in a batch", `{"events":[{"type":"unfollow","webhookEventId":"01A","source":{"type":"user","userId":"U1"}},{"type":"unfollow"}]}`},
+		{"events string", `{"events":"[]"}`},
 	}
 	ch := newChannel(t, secret)
 	for _, tc := range tests {
@@ -344,6 +349,100 @@ func TestReceiveMalformed(t *testing.T) {
 				t.Errorf("error %v is both malformed and bad signature", err)
 			}
 		})
+	}
+}
+
+// TestReceivePassthrough: inside the envelope every event is kept. One that
+// does not read as a LINE event of a known type has no contact (the gateway
+// forwards it to the helpdesk as it is), its own type if it names one, and
+// its webhookEventId, or an id derived from its content.
+func TestReceivePassthrough(t *testing.T) {
+	tests := []struct {
+		name  string
+		event string
+		typ   string
+		id    string // derived: channels.ContentID of the event
+		ms    int64
+	}{
+		{"event null", `null`, "unknown", derived, 0},
+		{"event not an object", `"message"`, "unknown", derived, 0},
+		{"event without type", `{"webhookEventId":"01A","timestamp":1}`, "unknown", "01A", 1},
+		{"event with empty type", `{"type":"","webhookEventId":"01A","timestamp":1}`, "unknown", "01A", 1},
+		{"event type not a string", `{"type":7,"webhookEventId":"01A"}`, "unknown", "01A", 0},
+		{"unknown type", `{"type":"futureEvent","webhookEventId":"01A","timestamp":5,"source":{"type":"user","userId":"U1"}}`, "futureEvent", "01A", 5},
+		{"unknown type without webhookEventId", `{"type":"futureEvent","timestamp":1}`, "futureEvent", derived, 1},
+		{"message event without message", `{"type":"message","webhookEventId":"01A","timestamp":1,"source":{"type":"user","userId":"U1"}}`, "message", "01A", 1},
+		{"message null", `{"type":"message","webhookEventId":"01A","message":null,"source":{"type":"user","userId":"U1"}}`, "message", "01A", 0},
+		{"message without type", `{"type":"message","webhookEventId":"01A","message":{"id":"1","text":"x"},"source":{"type":"user","userId":"U1"}}`, "message", "01A", 0},
+		{"message with empty type", `{"type":"message","webhookEventId":"01A","message":{"type":"","id":"1"}}`, "message", "01A", 0},
+		{"timestamp not a number", `{"type":"follow","webhookEventId":"01A","timestamp":"soon","source":{"type":"user","userId":"U1"}}`, "follow", "01A", 0},
+		{"source not an object", `{"type":"follow","webhookEventId":"01A","source":"U1"}`, "follow", "01A", 0},
+		{"source null", `{"type":"follow","webhookEventId":"01A","source":null}`, "follow", "01A", 0},
+		{"userId not a string", `{"type":"follow","webhookEventId":"01A","source":{"type":"bot","userId":5}}`, "follow", "01A", 0},
+		{"unknown message, id not a string", `{"type":"message","webhookEventId":"01A","message":{"type":"hologram","id":5},"source":{"type":"user","userId":"U1"}}`, "message", "01A", 0},
+		{"webhookEventId not a string", `{"type":"futureEvent","webhookEventId":7}`, "futureEvent", derived, 0},
+	}
+	ch := newChannel(t, secret)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// After an ordinary event, which stays as it is.
+			body := []byte(`{"destination":"U0","events":[{"type":"unfollow","webhookEventId":"01Z","source":{"type":"user","userId":"U1"}},` + tc.event + `]}`)
+			got, err := ch.Receive(header(sign(secret, body)), body)
+			if err != nil {
+				t.Fatalf("Receive: %v", err)
+			}
+			if len(got) != 2 {
+				t.Fatalf("Receive returned %d events, want 2", len(got))
+			}
+			if got[0].Contact != "U1" || got[0].ID != "01Z" || got[0].Type != "unfollow" {
+				t.Errorf("ordinary event: %+v", got[0])
+			}
+			id := tc.id
+			if id == derived {
+				id = channels.ContentID([]byte(tc.event), "deliveryContext")
+			}
+			want := channels.Event{Channel: channelID, ChannelType: "line", ID: id, Type: tc.typ, Raw: json.RawMessage(tc.event)}
+			if tc.ms != 0 {
+				want.Timestamp = time.UnixMilli(tc.ms).UTC()
+			}
+			if !reflect.DeepEqual(got[1], want) {
+				t.Errorf("passthrough:\n got %+v\nwant %+v", got[1], want)
+			}
+		})
+	}
+}
+
+// TestReceiveDerivedID: an event without webhookEventId has the same id when
+// LINE redelivers it (isRedelivery flipped, however the JSON is spaced or
+// ordered), and another id than any other event.
+func TestReceiveDerivedID(t *testing.T) {
+	ch := newChannel(t, secret)
+	receive := func(name string) []channels.Event {
+		body := readFixture(t, name)
+		evs, err := ch.Receive(header(sign(secret, body)), body)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return evs
+	}
+	first, again := receive("mixed_no_event_id.json"), receive("mixed_no_event_id_redelivered.json")
+	if !strings.HasPrefix(first[0].ID, channels.ContentIDPrefix) {
+		t.Fatalf("derived id %q", first[0].ID)
+	}
+	if first[0].ID != again[0].ID {
+		t.Errorf("redelivery has id %q, first delivery %q", again[0].ID, first[0].ID)
+	}
+	if !again[1].Redelivery || first[1].ID != again[1].ID {
+		t.Errorf("the follow event: %+v, then %+v", first[1], again[1])
+	}
+	// The same message at another time is another event.
+	other := []byte(strings.Replace(string(readFixture(t, "mixed_no_event_id.json")), "1462629479859", "1462629479860", 1))
+	evs, err := ch.Receive(header(sign(secret, other)), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs[0].ID == first[0].ID {
+		t.Errorf("a later message has the same id %q", evs[0].ID)
 	}
 }
 

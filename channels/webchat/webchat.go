@@ -160,31 +160,39 @@ func (c *Channel) MaxBodyBytes() int { return c.maxBody }
 // Receive verifies the Standard Webhooks headers over the raw body, then
 // parses it into exactly one event whose ID is the webhook-id header, the id
 // the sender keeps across its retries. Authentication failures wrap
-// channels.ErrBadSignature, shape failures channels.ErrMalformed.
+// channels.ErrBadSignature; only a body that is not a JSON object wraps
+// channels.ErrMalformed. A message from a contact is a message event even
+// when its optional parts (message id, text, timestamp, name) are missing or
+// of another type; a body of another type, or one that names no contact, is
+// a passthrough event (empty Contact) that the gateway forwards to the
+// helpdesk as it is.
 func (c *Channel) Receive(h channels.Header, body []byte) ([]channels.Event, error) {
 	id, sent, err := c.verify(h, body)
 	if err != nil {
 		return nil, err
 	}
-	p, err := parse(body)
+	top, err := object(body)
 	if err != nil {
-		return nil, fmt.Errorf("webchat: %w: %w", channels.ErrMalformed, err)
+		return nil, fmt.Errorf("webchat: %w: body: %w", channels.ErrMalformed, err)
 	}
-	ts := p.timestamp
-	if ts.IsZero() {
-		ts = sent
-	}
-	return []channels.Event{{
+	p := parse(top)
+	ev := channels.Event{
 		Channel:     c.id,
 		ChannelType: Type,
 		Contact:     p.contact,
 		ID:          id,
 		Type:        p.typ,
-		Message:     &channels.Message{ID: p.messageID, Type: "text", Text: p.text},
-		Timestamp:   ts,
+		Timestamp:   p.timestamp,
 		// The caller's buffer may be reused (Fiber), the event outlives it.
 		Raw: bytes.Clone(body),
-	}}, nil
+	}
+	if ev.Timestamp.IsZero() {
+		ev.Timestamp = sent
+	}
+	if p.contact != "" {
+		ev.Message = &channels.Message{ID: p.messageID, Type: "text", Text: p.text}
+	}
+	return []channels.Event{ev}, nil
 }
 
 // verify checks the three headers and the signature, and returns the
@@ -232,7 +240,7 @@ func (c *Channel) verify(h channels.Header, body []byte) (string, time.Time, err
 // payload is the part of an inbound body the event is made of.
 type payload struct {
 	typ       string
-	contact   string
+	contact   string // empty: a passthrough
 	messageID string
 	text      string
 	timestamp time.Time // zero when the body has none
@@ -241,69 +249,27 @@ type payload struct {
 // parse reads an inbound body. Keys are matched exactly, as the widget's
 // JavaScript and the helpdesk reading Raw see them; encoding/json's struct
 // decoding would also take "Contact" or "TYPE" for the contact or type.
-// Unknown keys are ignored so the widget may add fields.
-func parse(body []byte) (payload, error) {
-	var p payload
-	top, err := object(body)
-	if err != nil {
-		return p, fmt.Errorf("body: %w", err)
+// Unknown keys are ignored so the widget may add fields, and a part of the
+// wrong type counts as absent. Only a "message" with a contact id ties the
+// event to a contact.
+func parse(top map[string]json.RawMessage) payload {
+	p := payload{typ: str(top, "type")}
+	if p.typ == "" {
+		p.typ = channels.UnknownType
 	}
-	if _, _, err := str(top, "id"); err != nil {
-		return p, err
+	if ts, err := time.Parse(time.RFC3339, str(top, "timestamp")); err == nil {
+		// An RFC 3339 string; a number is not guessed at (seconds or
+		// milliseconds): Receive falls back to the signed webhook-timestamp.
+		p.timestamp = ts.UTC()
 	}
-	typ, _, err := str(top, "type")
-	if err != nil {
-		return p, err
+	if p.typ != "message" {
+		return p
 	}
-	if typ != "message" {
-		return p, fmt.Errorf("type %q is not \"message\"", typ)
-	}
-	p.typ = typ
-
-	contact, err := object(top["contact"])
-	if err != nil {
-		return p, fmt.Errorf("contact: %w", err)
-	}
-	if p.contact, _, err = str(contact, "id"); err != nil {
-		return p, fmt.Errorf("contact: %w", err)
-	}
-	if p.contact == "" {
-		return p, errors.New("contact.id is missing or empty")
-	}
-	if _, _, err := str(contact, "name"); err != nil {
-		return p, fmt.Errorf("contact: %w", err)
-	}
-
-	msg, err := object(top["message"])
-	if err != nil {
-		return p, fmt.Errorf("message: %w", err)
-	}
-	if p.messageID, _, err = str(msg, "id"); err != nil {
-		return p, fmt.Errorf("message: %w", err)
-	}
-	var ok bool
-	if p.text, ok, err = str(msg, "text"); err != nil {
-		return p, fmt.Errorf("message: %w", err)
-	}
-	if !ok {
-		return p, errors.New("message.text is missing")
-	}
-
-	// timestamp is an RFC 3339 string; a number is refused rather than
-	// guessed at (seconds or milliseconds). When absent, Receive falls back
-	// to the signed webhook-timestamp.
-	ts, ok, err := str(top, "timestamp")
-	if err != nil {
-		return p, fmt.Errorf("%w (want an RFC 3339 string)", err)
-	}
-	if ok {
-		t, err := time.Parse(time.RFC3339, ts)
-		if err != nil {
-			return p, fmt.Errorf("timestamp %q is not RFC 3339", ts)
-		}
-		p.timestamp = t.UTC()
-	}
-	return p, nil
+	contact, _ := object(top["contact"])
+	p.contact = str(contact, "id")
+	msg, _ := object(top["message"])
+	p.messageID, p.text = str(msg, "id"), str(msg, "text")
+	return p
 }
 
 // object decodes raw as a JSON object. A missing value or null is an error.
@@ -321,21 +287,14 @@ func object(raw json.RawMessage) (map[string]json.RawMessage, error) {
 	return m, nil
 }
 
-// str returns obj[key] as a string; ok is false when the key is absent or
-// null, and any other JSON type is an error.
-func str(obj map[string]json.RawMessage, key string) (s string, ok bool, err error) {
-	raw, found := obj[key]
-	if !found {
-		return "", false, nil
+// str returns obj[key] as a string, "" when the key is absent or not a
+// string.
+func str(obj map[string]json.RawMessage, key string) string {
+	var v string
+	if json.Unmarshal(obj[key], &v) != nil {
+		return ""
 	}
-	var v *string
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return "", false, fmt.Errorf("%s is not a string", key)
-	}
-	if v == nil {
-		return "", false, nil
-	}
-	return *v, true, nil
+	return v
 }
 
 // outMessage is the body of an outbound reply.

@@ -15,6 +15,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/hookwall/hookwall/channels"
+	"github.com/hookwall/hookwall/channels/channelstest"
 	"github.com/hookwall/hookwall/channels/webchat"
 )
 
@@ -292,8 +293,10 @@ func TestReceivePayloads(t *testing.T) {
 				Timestamp: time.Date(2026, 11, 25, 9, 59, 30, 250_000_000, time.UTC),
 			},
 		},
-		{name: "missing contact", file: "missing_contact.json", wantErr: channels.ErrMalformed},
-		{name: "wrong type", file: "wrong_type.json", wantErr: channels.ErrMalformed},
+		// A body that names no contact, or is not a message, is forwarded
+		// as it is (a passthrough: no contact, no message).
+		{name: "missing contact", file: "missing_contact.json", want: &channels.Event{Timestamp: time.Date(2026, 11, 25, 9, 59, 40, 0, time.UTC)}},
+		{name: "wrong type", file: "wrong_type.json", want: &channels.Event{Type: "typing", Timestamp: time.Date(2026, 11, 25, 9, 59, 50, 0, time.UTC)}},
 		{
 			name: "no timestamp falls back to webhook-timestamp",
 			body: `{"type":"message","contact":{"id":"c1"},"message":{"id":"m1","text":"hi"}}`,
@@ -312,21 +315,31 @@ func TestReceivePayloads(t *testing.T) {
 				Timestamp: time.Date(2026, 11, 25, 9, 59, 0, 0, time.UTC),
 			},
 		},
-		{name: "empty contact id", body: `{"type":"message","contact":{"id":""},"message":{"text":"hi"}}`, wantErr: channels.ErrMalformed},
-		{name: "null contact", body: `{"type":"message","contact":null,"message":{"text":"hi"}}`, wantErr: channels.ErrMalformed},
-		{name: "numeric contact id", body: `{"type":"message","contact":{"id":42},"message":{"text":"hi"}}`, wantErr: channels.ErrMalformed},
-		{name: "contact name not a string", body: `{"type":"message","contact":{"id":"c1","name":[]},"message":{"text":"hi"}}`, wantErr: channels.ErrMalformed},
-		{name: "keys matched exactly", body: `{"Type":"message","CONTACT":{"ID":"c1"},"Message":{"Text":"hi"}}`, wantErr: channels.ErrMalformed},
-		{name: "contact id in another case", body: `{"type":"message","contact":{"ID":"c1"},"message":{"text":"hi"}}`, wantErr: channels.ErrMalformed},
-		{name: "missing type", body: `{"contact":{"id":"c1"},"message":{"text":"hi"}}`, wantErr: channels.ErrMalformed},
-		{name: "missing message", body: `{"type":"message","contact":{"id":"c1"}}`, wantErr: channels.ErrMalformed},
-		{name: "missing text", body: `{"type":"message","contact":{"id":"c1"},"message":{"id":"m1"}}`, wantErr: channels.ErrMalformed},
-		{name: "numeric timestamp", body: `{"type":"message","contact":{"id":"c1"},"message":{"text":"hi"},"timestamp":1795600790}`, wantErr: channels.ErrMalformed},
-		{name: "timestamp not RFC 3339", body: `{"type":"message","contact":{"id":"c1"},"message":{"text":"hi"},"timestamp":"25/11/2026"}`, wantErr: channels.ErrMalformed},
-		{name: "top-level id not a string", body: `{"id":7,"type":"message","contact":{"id":"c1"},"message":{"text":"hi"}}`, wantErr: channels.ErrMalformed},
+		{name: "empty contact id", body: `{"type":"message","contact":{"id":""},"message":{"text":"hi"}}`, want: &channels.Event{Timestamp: sentAt}},
+		{name: "null contact", body: `{"type":"message","contact":null,"message":{"text":"hi"}}`, want: &channels.Event{Timestamp: sentAt}},
+		{name: "numeric contact id", body: `{"type":"message","contact":{"id":42},"message":{"text":"hi"}}`, want: &channels.Event{Timestamp: sentAt}},
+		{name: "keys matched exactly", body: `{"Type":"message","CONTACT":{"ID":"c1"},"Message":{"Text":"hi"}}`, want: &channels.Event{Type: "unknown", Timestamp: sentAt}},
+		{name: "contact id in another case", body: `{"type":"message","contact":{"ID":"c1"},"message":{"text":"hi"}}`, want: &channels.Event{Timestamp: sentAt}},
+		{name: "missing type", body: `{"contact":{"id":"c1"},"message":{"text":"hi"}}`, want: &channels.Event{Type: "unknown", Timestamp: sentAt}},
+		{name: "type not a string", body: `{"type":["message"],"contact":{"id":"c1"}}`, want: &channels.Event{Type: "unknown", Timestamp: sentAt}},
+		// A contact's message keeps what it has of the rest.
+		{name: "contact name not a string", body: `{"type":"message","contact":{"id":"c1","name":[]},"message":{"text":"hi"}}`,
+			want: &channels.Event{Contact: "c1", Message: &channels.Message{Type: "text", Text: "hi"}, Timestamp: sentAt}},
+		{name: "missing message", body: `{"type":"message","contact":{"id":"c1"}}`,
+			want: &channels.Event{Contact: "c1", Message: &channels.Message{Type: "text"}, Timestamp: sentAt}},
+		{name: "missing text", body: `{"type":"message","contact":{"id":"c1"},"message":{"id":"m1"}}`,
+			want: &channels.Event{Contact: "c1", Message: &channels.Message{ID: "m1", Type: "text"}, Timestamp: sentAt}},
+		{name: "numeric timestamp", body: `{"type":"message","contact":{"id":"c1"},"message":{"text":"hi"},"timestamp":1795600790}`,
+			want: &channels.Event{Contact: "c1", Message: &channels.Message{Type: "text", Text: "hi"}, Timestamp: sentAt}},
+		{name: "timestamp not RFC 3339", body: `{"type":"message","contact":{"id":"c1"},"message":{"text":"hi"},"timestamp":"25/11/2026"}`,
+			want: &channels.Event{Contact: "c1", Message: &channels.Message{Type: "text", Text: "hi"}, Timestamp: sentAt}},
+		{name: "top-level id not a string", body: `{"id":7,"type":"message","contact":{"id":"c1"},"message":{"text":"hi"}}`,
+			want: &channels.Event{Contact: "c1", Message: &channels.Message{Type: "text", Text: "hi"}, Timestamp: sentAt}},
+		// Only a body that is not a JSON object is refused.
 		{name: "array body", body: `[{"type":"message"}]`, wantErr: channels.ErrMalformed},
 		{name: "null body", body: `null`, wantErr: channels.ErrMalformed},
 		{name: "empty body", body: ``, wantErr: channels.ErrMalformed},
+		{name: "string body", body: `"message"`, wantErr: channels.ErrMalformed},
 		{name: "trailing data", body: `{"type":"message","contact":{"id":"c1"},"message":{"text":"hi"}} {}`, wantErr: channels.ErrMalformed},
 	}
 	for _, tc := range tests {
@@ -348,14 +361,18 @@ func TestReceivePayloads(t *testing.T) {
 				t.Fatalf("Receive: %v", err)
 			}
 			want := *tc.want
-			want.Channel, want.ChannelType, want.ID, want.Type, want.Raw = "web", "webchat", id, "message", body
+			want.Channel, want.ChannelType, want.ID, want.Raw = "web", "webchat", id, body
+			if want.Type == "" {
+				want.Type = "message"
+			}
 			assertEvents(t, got, []channels.Event{want})
 		})
 	}
 }
 
 // FuzzReceive feeds arbitrary headers and bodies, then the same body signed
-// correctly so the parser is reached. Seeds are in testdata/fuzz/FuzzReceive.
+// correctly so the parser is reached: an authentic JSON object is never
+// refused. Seeds are in testdata/fuzz/FuzzReceive.
 func FuzzReceive(f *testing.F) {
 	c := newChannel(f, nil)
 	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte) {
@@ -367,6 +384,9 @@ func FuzzReceive(f *testing.F) {
 		events, err = c.Receive(headers(signedID, unix(sent), sign(t, secretA, signedID, sent, body)), body)
 		if errors.Is(err, channels.ErrBadSignature) {
 			t.Fatalf("correctly signed body refused: %v", err)
+		}
+		if object := channelstest.WebchatEnvelope(body); object != (err == nil) {
+			t.Fatalf("signed body (a JSON object: %v): error %v", object, err)
 		}
 		check(t, signedID, body, events, err)
 	})
@@ -388,25 +408,37 @@ func check(t *testing.T, id string, body []byte, events []channels.Event, err er
 		t.Fatalf("got %d events, want 1", len(events))
 	}
 	e := events[0]
-	if e.Channel != "web" || e.ChannelType != "webchat" || e.Type != "message" || e.ID != id || e.Contact == "" {
+	if e.Channel != "web" || e.ChannelType != "webchat" || e.Type == "" || e.ID != id || e.Timestamp.IsZero() {
 		t.Fatalf("bad event %+v", e)
-	}
-	if e.Message == nil || e.Message.Type != "text" || e.Timestamp.IsZero() {
-		t.Fatalf("bad message or timestamp in %+v", e)
 	}
 	if !bytes.Equal(e.Raw, body) || !json.Valid(e.Raw) {
 		t.Fatalf("raw %q is not the body", e.Raw)
 	}
-	// A JavaScript reader of Raw (the helpdesk) must see the same contact
-	// and text as hookwall.
-	// Maps, unlike structs, match keys exactly, as JavaScript does.
+	// A JavaScript reader of Raw (the helpdesk) must see the same type,
+	// contact and text as hookwall. Maps, unlike structs, match keys
+	// exactly, as JavaScript does.
 	var js map[string]any
 	if err := json.Unmarshal(body, &js); err != nil {
 		t.Fatalf("accepted body does not decode: %v", err)
 	}
 	contact, _ := js["contact"].(map[string]any)
 	msg, _ := js["message"].(map[string]any)
-	if contact["id"] != e.Contact || msg["text"] != e.Message.Text || js["type"] != e.Type {
-		t.Fatalf("contact %v / text %v read differently from %q / %q", contact["id"], msg["text"], e.Contact, e.Message.Text)
+	jsType, _ := js["type"].(string)
+	jsContact, _ := contact["id"].(string)
+	jsText, _ := msg["text"].(string)
+	if jsType == "" {
+		jsType = channels.UnknownType
+	}
+	if jsType != "message" {
+		jsContact = ""
+	}
+	if e.Type != jsType || e.Contact != jsContact {
+		t.Fatalf("type %q, contact %q read as %q, %q", jsType, jsContact, e.Type, e.Contact)
+	}
+	if (e.Contact != "") != (e.Message != nil) {
+		t.Fatalf("contact %q with message %+v", e.Contact, e.Message)
+	}
+	if e.Message != nil && (e.Message.Type != "text" || e.Message.Text != jsText) {
+		t.Fatalf("text %q read as %+v", jsText, e.Message)
 	}
 }

@@ -21,7 +21,7 @@ const (
 	object = "whatsapp_business_account"
 	// messagesField is the change field holding messages and statuses; other
 	// fields (account_update, message_template_status_update, ...) carry no
-	// conversation and produce no events.
+	// conversation and are forwarded whole as passthrough events.
 	messagesField = "messages"
 	// maxUnix is 9999-12-31T23:59:59Z: later times cannot be encoded as
 	// RFC 3339 JSON, and an event the gateway cannot store is malformed.
@@ -30,10 +30,11 @@ const (
 
 // Receive verifies X-Hub-Signature-256 over the raw body against every app
 // secret in constant time, then normalizes each message and each status of
-// every "messages" change, in the order of entries and changes (within one
-// value, messages before statuses). It wraps channels.ErrBadSignature or
-// channels.ErrMalformed; an authentic request with nothing to deliver returns
-// an empty slice.
+// every "messages" change, and every other change as one passthrough event,
+// in the order of entries and changes (within one value, messages before
+// statuses). It wraps channels.ErrBadSignature, or channels.ErrMalformed
+// only when the body as a whole is not a Cloud API envelope (not a JSON
+// object, another object, no entry array): inside one, nothing is dropped.
 func (c *Channel) Receive(h channels.Header, body []byte) ([]channels.Event, error) {
 	if err := c.verify(h, body); err != nil {
 		return nil, err
@@ -77,29 +78,6 @@ func (c *Channel) verify(h channels.Header, body []byte) error {
 	return nil
 }
 
-// payload is the envelope. Messages and statuses stay json.RawMessage so
-// that each event's Raw is the platform's object byte for byte; they are
-// decoded into typed structs afterwards.
-type payload struct {
-	Object string  `json:"object"`
-	Entry  []entry `json:"entry"`
-}
-
-type entry struct {
-	ID      string   `json:"id"`
-	Changes []change `json:"changes"`
-}
-
-type change struct {
-	Field string          `json:"field"`
-	Value json.RawMessage `json:"value"`
-}
-
-type value struct {
-	Messages []json.RawMessage `json:"messages"`
-	Statuses []json.RawMessage `json:"statuses"`
-}
-
 // message holds the fields of an inbound message the event needs.
 type message struct {
 	From      string `json:"from"`
@@ -136,75 +114,150 @@ type status struct {
 	RecipientID string `json:"recipient_id"`
 }
 
+// parse reads the envelope by its exact keys (encoding/json's struct
+// decoding would also take "OBJECT" or "Entry"); entries stay
+// json.RawMessage so that an odd one is kept whole rather than refusing the
+// request.
 func (c *Channel) parse(body []byte) ([]channels.Event, error) {
-	var p payload
-	if err := json.Unmarshal(body, &p); err != nil {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
 		return nil, fmt.Errorf("whatsapp: decode body: %v: %w", err, channels.ErrMalformed)
 	}
-	if p.Object != object {
+	var obj string
+	if json.Unmarshal(top["object"], &obj) != nil || obj != object {
 		return nil, fmt.Errorf("whatsapp: object is not %q: %w", object, channels.ErrMalformed)
 	}
-	if p.Entry == nil {
+	var entries []json.RawMessage
+	if json.Unmarshal(top["entry"], &entries) != nil || entries == nil {
 		return nil, fmt.Errorf("whatsapp: no entry array: %w", channels.ErrMalformed)
 	}
 	events := make([]channels.Event, 0, 1)
-	for i, e := range p.Entry {
-		for j, ch := range e.Changes {
-			if ch.Field != messagesField {
-				continue
-			}
-			at := fmt.Sprintf("entry[%d].changes[%d].value", i, j)
-			var v value
-			if len(ch.Value) == 0 || ch.Value[0] != '{' {
-				return nil, fmt.Errorf("whatsapp: %s is not an object: %w", at, channels.ErrMalformed)
-			}
-			if err := json.Unmarshal(ch.Value, &v); err != nil {
-				return nil, fmt.Errorf("whatsapp: decode %s: %v: %w", at, err, channels.ErrMalformed)
-			}
-			for k, raw := range v.Messages {
-				ev, err := c.messageEvent(raw)
-				if err != nil {
-					return nil, fmt.Errorf("whatsapp: %s.messages[%d]: %w", at, k, err)
-				}
-				events = append(events, ev)
-			}
-			for k, raw := range v.Statuses {
-				ev, err := c.statusEvent(raw)
-				if err != nil {
-					return nil, fmt.Errorf("whatsapp: %s.statuses[%d]: %w", at, k, err)
-				}
-				events = append(events, ev)
-			}
-		}
+	for _, raw := range entries {
+		events = c.entry(events, raw)
 	}
 	return events, nil
 }
 
-func (c *Channel) messageEvent(raw json.RawMessage) (channels.Event, error) {
+// entry appends the events of one entry: those of each change, in order.
+// An entry without a changes array is forwarded whole.
+func (c *Channel) entry(events []channels.Event, raw json.RawMessage) []channels.Event {
+	m, ok := members(raw)
+	var id string
+	var changes []json.RawMessage
+	if ok {
+		_ = json.Unmarshal(m["id"], &id)
+		ok = json.Unmarshal(m["changes"], &changes) == nil && changes != nil
+	}
+	if !ok {
+		return append(events, c.passthrough(channels.UnknownType, "", raw, channels.ContentID(raw)))
+	}
+	for _, ch := range changes {
+		events = c.change(events, id, ch)
+	}
+	return events
+}
+
+// change appends the events of one change of the entry with the given id.
+// Each message and status of a "messages" change is an event; any other
+// change — another field (account_update, message_template_status_update,
+// ...), Meta's errors webhook (a "messages" change with neither messages
+// nor statuses), or one that does not read — is one passthrough event whose
+// Raw is the change, so the helpdesk hears of it.
+func (c *Channel) change(events []channels.Event, entryID string, raw json.RawMessage) []channels.Event {
+	// The entry's id (the business account) is part of a change's derived
+	// id: two accounts of one app may report the same change.
+	id := channels.ContentID(scoped(entryID, raw))
+	m, ok := members(raw)
+	var field string
+	if !ok || json.Unmarshal(m["field"], &field) != nil || field == "" {
+		return append(events, c.passthrough(channels.UnknownType, "", raw, id))
+	}
+	if field != messagesField {
+		return append(events, c.passthrough(field, "", raw, id))
+	}
+	v, ok := members(m["value"])
+	var messages, statuses []json.RawMessage
+	if ok {
+		ok = optionalArray(v, "messages", &messages) && optionalArray(v, "statuses", &statuses)
+	}
+	if !ok {
+		return append(events, c.passthrough(field, "", raw, id))
+	}
+	if len(messages) == 0 && len(statuses) == 0 {
+		if _, errs := v["errors"]; errs {
+			field = "errors"
+		}
+		return append(events, c.passthrough(field, "", raw, id))
+	}
+	for _, raw := range messages {
+		events = append(events, c.messageEvent(raw))
+	}
+	for _, raw := range statuses {
+		events = append(events, c.statusEvent(raw))
+	}
+	return events
+}
+
+// passthrough is an event hookwall does not tie to a contact.
+func (c *Channel) passthrough(typ, id string, raw json.RawMessage, derived string) channels.Event {
+	if id == "" {
+		id = derived
+	}
+	return channels.Event{Channel: c.id, ChannelType: channelType, ID: id, Type: typ, Raw: raw}
+}
+
+// members decodes raw as a JSON object; ok is false for anything else.
+func members(raw json.RawMessage) (map[string]json.RawMessage, bool) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil || m == nil {
+		return nil, false
+	}
+	return m, true
+}
+
+// optionalArray decodes m[key] into a when present; ok is false when it is
+// present but not an array or null.
+func optionalArray(m map[string]json.RawMessage, key string, a *[]json.RawMessage) bool {
+	raw, found := m[key]
+	return !found || json.Unmarshal(raw, a) == nil
+}
+
+// scoped is the input of a change's derived id: the change with its entry's
+// id.
+func scoped(entryID string, change json.RawMessage) []byte {
+	b, _ := json.Marshal(struct {
+		Entry  string          `json:"entry"`
+		Change json.RawMessage `json:"change"`
+	}{entryID, change})
+	return b
+}
+
+// messageEvent normalizes one element of messages[]. One that does not read
+// as a message, or names no sender, is a passthrough; one without an id gets
+// a derived one.
+func (c *Channel) messageEvent(raw json.RawMessage) channels.Event {
 	var m message
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return channels.Event{}, fmt.Errorf("decode: %v: %w", err, channels.ErrMalformed)
+	if json.Unmarshal(raw, &m) != nil || m.From == "" {
+		var id string
+		if mm, ok := members(raw); ok {
+			_ = json.Unmarshal(mm["id"], &id)
+		}
+		return c.passthrough("message", id, raw, channels.ContentID(raw))
 	}
-	if m.ID == "" {
-		return channels.Event{}, fmt.Errorf("missing id: %w", channels.ErrMalformed)
-	}
-	if m.From == "" {
-		return channels.Event{}, fmt.Errorf("missing from: %w", channels.ErrMalformed)
-	}
-	ts, err := parseUnix(m.Timestamp)
-	if err != nil {
-		return channels.Event{}, err
+	id := m.ID
+	if id == "" {
+		id = channels.ContentID(raw)
 	}
 	return channels.Event{
 		Channel:     c.id,
 		ChannelType: channelType,
 		Contact:     m.From,
-		ID:          m.ID,
+		ID:          id,
 		Type:        "message",
 		Message:     &channels.Message{ID: m.ID, Type: m.Type, Text: m.text()},
-		Timestamp:   ts,
+		Timestamp:   parseUnix(m.Timestamp),
 		Raw:         raw,
-	}, nil
+	}
 }
 
 // text is what a person would read as the message's text: the body of a
@@ -234,42 +287,37 @@ func (m *message) text() string {
 	return ""
 }
 
-func (c *Channel) statusEvent(raw json.RawMessage) (channels.Event, error) {
+// statusEvent normalizes one element of statuses[]. One that does not read
+// as a status, or names no recipient, is a passthrough; one without an id or
+// a status gets a derived id.
+func (c *Channel) statusEvent(raw json.RawMessage) channels.Event {
 	var s status
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return channels.Event{}, fmt.Errorf("decode: %v: %w", err, channels.ErrMalformed)
+	if json.Unmarshal(raw, &s) != nil || s.RecipientID == "" {
+		return c.passthrough("status", "", raw, channels.ContentID(raw))
 	}
-	if s.ID == "" {
-		return channels.Event{}, fmt.Errorf("missing id: %w", channels.ErrMalformed)
-	}
-	if s.Status == "" {
-		return channels.Event{}, fmt.Errorf("missing status: %w", channels.ErrMalformed)
-	}
-	if s.RecipientID == "" {
-		return channels.Event{}, fmt.Errorf("missing recipient_id: %w", channels.ErrMalformed)
-	}
-	ts, err := parseUnix(s.Timestamp)
-	if err != nil {
-		return channels.Event{}, err
+	// One message goes through sent, delivered, read (or failed) under the
+	// same id; each transition is its own event for de-duplication.
+	id := s.ID + ":" + s.Status
+	if s.ID == "" || s.Status == "" {
+		id = channels.ContentID(raw)
 	}
 	return channels.Event{
 		Channel:     c.id,
 		ChannelType: channelType,
 		Contact:     s.RecipientID,
-		// One message goes through sent, delivered, read (or failed) under
-		// the same id; each transition is its own event for de-duplication.
-		ID:        s.ID + ":" + s.Status,
-		Type:      "status",
-		Timestamp: ts,
-		Raw:       raw,
-	}, nil
+		ID:          id,
+		Type:        "status",
+		Timestamp:   parseUnix(s.Timestamp),
+		Raw:         raw,
+	}
 }
 
-// parseUnix reads Meta's timestamps: decimal unix seconds in a string.
-func parseUnix(s string) (time.Time, error) {
+// parseUnix reads Meta's timestamps, decimal unix seconds in a string; the
+// zero time when it is not one (the event is kept all the same).
+func parseUnix(s string) time.Time {
 	sec, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || sec < 0 || sec > maxUnix {
-		return time.Time{}, fmt.Errorf("timestamp is not unix seconds: %w", channels.ErrMalformed)
+		return time.Time{}
 	}
-	return time.Unix(sec, 0).UTC(), nil
+	return time.Unix(sec, 0).UTC()
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +62,38 @@ func messageEvent(contact, id, typ, text string, unix int64, raw string) channel
 	}
 }
 
+// passthroughEvent is a change forwarded whole, with the id derived from it
+// and its entry's id, 102290129340398 in every payload file.
+func passthroughEvent(typ, raw string) channels.Event {
+	return channels.Event{
+		Channel:     channelID,
+		ChannelType: "whatsapp",
+		ID:          channels.ContentID([]byte(`{"entry":"102290129340398","change":` + raw + `}`)),
+		Type:        typ,
+		Raw:         json.RawMessage(raw),
+	}
+}
+
+// changes returns each change of the body byte for byte, in order.
+func changes(t testing.TB, body []byte) []string {
+	t.Helper()
+	var p struct {
+		Entry []struct {
+			Changes []json.RawMessage `json:"changes"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range p.Entry {
+		for _, c := range e.Changes {
+			out = append(out, string(c))
+		}
+	}
+	return out
+}
+
 func statusEvent(contact, id, status string, unix int64, raw string) channels.Event {
 	return channels.Event{
 		Channel:     channelID,
@@ -79,6 +112,10 @@ func TestReceive(t *testing.T) {
 	failed := readTestdata(t, "status_failed.json")
 	multi := readTestdata(t, "multi_entry.json")
 	mixed := readTestdata(t, "message_and_status.json")
+	other := readTestdata(t, "other_field.json")
+	template := readTestdata(t, "template_status_update.json")
+	errs := readTestdata(t, "errors.json")
+	missingID := readTestdata(t, "missing_id.json")
 	textEvents := []channels.Event{messageEvent(sheena, textID, "text", textValue, 1749416383, textRaw)}
 
 	tests := []struct {
@@ -197,6 +234,7 @@ func TestReceive(t *testing.T) {
 			want: []channels.Event{
 				messageEvent(sheena, buttonID, "interactive", "Change", 1750090800, rawLine(t, multi, `"id": "`+buttonID+`"`)),
 				messageEvent(sheena, listID, "interactive", "Express Shipping", 1750090805, rawLine(t, multi, `"id": "`+listID+`"`)),
+				passthroughEvent("message_template_status_update", changes(t, multi)[1]),
 				messageEvent(pablo, templID, "button", "Stop promotions", 1750090811, rawLine(t, multi, `"id": "`+templID+`"`)),
 				messageEvent(aiko, reactID, "reaction", "", 1750090820, rawLine(t, multi, `"id": "`+reactID+`"`)),
 				messageEvent(aiko, locID, "location", "", 1750090826, rawLine(t, multi, `"id": "`+locID+`"`)),
@@ -213,10 +251,39 @@ func TestReceive(t *testing.T) {
 			},
 		},
 		{
-			name:   "only other fields: no events",
-			body:   readTestdata(t, "other_field.json"),
-			header: sign(appSecret, readTestdata(t, "other_field.json")),
-			want:   []channels.Event{},
+			name:   "other fields: each change forwarded whole",
+			body:   other,
+			header: sign(appSecret, other),
+			want: []channels.Event{
+				passthroughEvent("account_update", changes(t, other)[0]),
+				passthroughEvent("phone_number_quality_update", changes(t, other)[1]),
+			},
+		},
+		{
+			name:   "template status update",
+			body:   template,
+			header: sign(appSecret, template),
+			want:   []channels.Event{passthroughEvent("message_template_status_update", changes(t, template)[0])},
+		},
+		{
+			name:   "errors webhook: a messages change without messages or statuses",
+			body:   errs,
+			header: sign(appSecret, errs),
+			want:   []channels.Event{passthroughEvent("errors", changes(t, errs)[0])},
+		},
+		{
+			name:   "one of two messages without id: both kept, the id derived",
+			body:   missingID,
+			header: sign(appSecret, missingID),
+			want: []channels.Event{
+				messageEvent(sheena, textID, "text", "Does it come in another color?", 1749416383, rawLine(t, missingID, `"id": "`+textID+`"`)),
+				func() channels.Event {
+					raw := rawLine(t, missingID, `Or in navy?`)
+					ev := messageEvent(sheena, "", "text", "Or in navy?", 1749416390, raw)
+					ev.ID = channels.ContentID([]byte(raw))
+					return ev
+				}(),
+			},
 		},
 	}
 	for _, tc := range tests {
@@ -260,45 +327,24 @@ func TestReceive(t *testing.T) {
 	}
 }
 
+// TestReceiveMalformed: only a body that as a whole is not a Cloud API
+// envelope is refused.
 func TestReceiveMalformed(t *testing.T) {
-	const (
-		env   = `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":%s}]}]}`
-		okMsg = `{"from":"1","id":"wamid.A","timestamp":"1750000000","type":"text","text":{"body":"hi"}}`
-		okSt  = `{"id":"wamid.B","status":"sent","timestamp":"1750000000","recipient_id":"1"}`
-	)
-	value := func(v string) string { return fmt.Sprintf(env, v) }
 	tests := []struct {
 		name string
 		body string
 	}{
 		{"empty body", ``},
 		{"not json", `hello`},
-		{"trailing garbage", value(`{"messages":[`+okMsg+`]}`) + `x`},
+		{"trailing garbage", `{"object":"whatsapp_business_account","entry":[]}x`},
 		{"array", `[]`},
 		{"null", `null`},
 		{"other object", `{"object":"page","entry":[]}`},
 		{"no object", `{"entry":[]}`},
+		{"object not a string", `{"object":7,"entry":[]}`},
 		{"no entry", `{"object":"whatsapp_business_account"}`},
+		{"entry null", `{"object":"whatsapp_business_account","entry":null}`},
 		{"entry not an array", `{"object":"whatsapp_business_account","entry":{}}`},
-		{"changes not an array", `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":"x"}]}`},
-		{"value missing", `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages"}]}]}`},
-		{"value null", value(`null`)},
-		{"value a string", value(`"x"`)},
-		{"messages not an array", value(`{"messages":{}}`)},
-		{"message null", value(`{"messages":[null]}`)},
-		{"message missing id", value(`{"messages":[{"from":"1","timestamp":"1750000000","type":"text"}]}`)},
-		{"message missing from", value(`{"messages":[{"id":"wamid.A","timestamp":"1750000000","type":"text"}]}`)},
-		{"message id a number", value(`{"messages":[{"from":"1","id":7,"timestamp":"1750000000","type":"text"}]}`)},
-		{"message text not an object", value(`{"messages":[{"from":"1","id":"wamid.A","timestamp":"1750000000","type":"text","text":"hi"}]}`)},
-		{"message timestamp missing", value(`{"messages":[{"from":"1","id":"wamid.A","type":"text"}]}`)},
-		{"message timestamp a number", value(`{"messages":[{"from":"1","id":"wamid.A","timestamp":1750000000,"type":"text"}]}`)},
-		{"message timestamp not decimal", value(`{"messages":[{"from":"1","id":"wamid.A","timestamp":"0x10","type":"text"}]}`)},
-		{"message timestamp after year 9999", value(`{"messages":[{"from":"1","id":"wamid.A","timestamp":"253402300800","type":"text"}]}`)},
-		{"status missing id", value(`{"statuses":[{"status":"sent","timestamp":"1750000000","recipient_id":"1"}]}`)},
-		{"status missing status", value(`{"statuses":[{"id":"wamid.B","timestamp":"1750000000","recipient_id":"1"}]}`)},
-		{"status missing recipient", value(`{"statuses":[{"id":"wamid.B","status":"sent","timestamp":"1750000000"}]}`)},
-		{"status negative timestamp", value(`{"statuses":[{"id":"wamid.B","status":"sent","timestamp":"-1","recipient_id":"1"}]}`)},
-		{"bad message after good ones", value(`{"messages":[` + okMsg + `,{"id":"wamid.C"}],"statuses":[` + okSt + `]}`)},
 	}
 	ch := newChannel(t, nil)
 	for _, tc := range tests {
@@ -316,6 +362,158 @@ func TestReceiveMalformed(t *testing.T) {
 				t.Errorf("Receive returned %d events with an error", len(got))
 			}
 		})
+	}
+}
+
+// TestReceiveKeepsEverything: inside the envelope nothing is refused. A part
+// that does not read as a message or status of a contact is forwarded whole
+// (no contact); a message or status without an id gets one derived from its
+// content; a bad timestamp leaves the time zero.
+func TestReceiveKeepsEverything(t *testing.T) {
+	const (
+		okMsg = `{"from":"1","id":"wamid.A","timestamp":"1750000000","type":"text","text":{"body":"hi"}}`
+		okSt  = `{"id":"wamid.B","status":"sent","timestamp":"1750000000","recipient_id":"1"}`
+	)
+	change := func(v string) string { return `{"field":"messages","value":` + v + `}` }
+	entry := func(c string) string { return `{"id":"1","changes":[` + c + `]}` }
+	body := func(e string) string { return `{"object":"whatsapp_business_account","entry":[` + e + `]}` }
+	derived := func(raw string) string { return channels.ContentID([]byte(raw)) }
+	changeID := func(raw string) string { return derived(`{"entry":"1","change":` + raw + `}`) }
+	pass := func(typ, id, raw string) channels.Event {
+		return channels.Event{Channel: channelID, ChannelType: "whatsapp", ID: id, Type: typ, Raw: json.RawMessage(raw)}
+	}
+	// msg is a text message of contact "1" without text; an id derived
+	// from its content is no message id.
+	msg := func(id, raw string, unix int64) channels.Event {
+		ev := messageEvent("1", id, "text", "", unix, raw)
+		if strings.HasPrefix(id, channels.ContentIDPrefix) {
+			ev.Message.ID = ""
+		}
+		if unix == 0 {
+			ev.Timestamp = time.Time{}
+		}
+		return ev
+	}
+	okMsgEvent := messageEvent("1", "wamid.A", "text", "hi", 1750000000, okMsg)
+	type tcase struct {
+		name string
+		body string
+		want []channels.Event
+	}
+	var tests []tcase
+	// A whole entry or change that does not read.
+	for _, c := range []struct{ name, entry string }{
+		{"entry null", `null`},
+		{"entry a string", `"x"`},
+		{"entry without changes", `{"id":"1"}`},
+		{"changes not an array", `{"id":"1","changes":"x"}`},
+	} {
+		tests = append(tests, tcase{c.name, body(c.entry), []channels.Event{pass("unknown", derived(c.entry), c.entry)}})
+	}
+	for _, c := range []struct{ name, change, typ string }{
+		{"change null", `null`, "unknown"},
+		{"change without field", `{"value":{}}`, "unknown"},
+		{"field not a string", `{"field":1,"value":{}}`, "unknown"},
+		{"value missing", `{"field":"messages"}`, "messages"},
+		{"value null", change(`null`), "messages"},
+		{"value a string", change(`"x"`), "messages"},
+		{"value empty", change(`{}`), "messages"},
+		{"messages not an array", change(`{"messages":{}}`), "messages"},
+		{"statuses not an array", change(`{"messages":[` + okMsg + `],"statuses":7}`), "messages"},
+	} {
+		tests = append(tests, tcase{c.name, body(entry(c.change)), []channels.Event{pass(c.typ, changeID(c.change), c.change)}})
+	}
+	// One odd message or status among good ones: each is kept.
+	for _, c := range []struct {
+		name, odd string
+		want      channels.Event
+	}{
+		{"message null", `null`, pass("message", derived(`null`), `null`)},
+		{"message missing from", `{"id":"wamid.C","timestamp":"1750000000","type":"text"}`,
+			pass("message", "wamid.C", `{"id":"wamid.C","timestamp":"1750000000","type":"text"}`)},
+		{"message text not an object", `{"from":"1","id":"wamid.C","type":"text","text":"hi"}`,
+			pass("message", "wamid.C", `{"from":"1","id":"wamid.C","type":"text","text":"hi"}`)},
+		{"message id a number", `{"from":"1","id":7,"type":"text"}`,
+			pass("message", derived(`{"from":"1","id":7,"type":"text"}`), `{"from":"1","id":7,"type":"text"}`)},
+		{"message missing id", `{"from":"1","timestamp":"1750000000","type":"text"}`,
+			msg(derived(`{"from":"1","timestamp":"1750000000","type":"text"}`), `{"from":"1","timestamp":"1750000000","type":"text"}`, 1750000000)},
+		{"message timestamp missing", `{"from":"1","id":"wamid.C","type":"text"}`, msg("wamid.C", `{"from":"1","id":"wamid.C","type":"text"}`, 0)},
+		{"message timestamp a number", `{"from":"1","id":"wamid.C","timestamp":1750000000,"type":"text"}`,
+			pass("message", "wamid.C", `{"from":"1","id":"wamid.C","timestamp":1750000000,"type":"text"}`)},
+		{"message timestamp not decimal", `{"from":"1","id":"wamid.C","timestamp":"0x10","type":"text"}`,
+			msg("wamid.C", `{"from":"1","id":"wamid.C","timestamp":"0x10","type":"text"}`, 0)},
+		{"message timestamp after year 9999", `{"from":"1","id":"wamid.C","timestamp":"253402300800","type":"text"}`,
+			msg("wamid.C", `{"from":"1","id":"wamid.C","timestamp":"253402300800","type":"text"}`, 0)},
+	} {
+		tests = append(tests, tcase{c.name, body(entry(change(`{"messages":[` + okMsg + `,` + c.odd + `],"statuses":[` + okSt + `]}`))),
+			[]channels.Event{okMsgEvent, c.want, statusEvent("1", "wamid.B", "sent", 1750000000, okSt)}})
+	}
+	for _, c := range []struct {
+		name, odd string
+		want      channels.Event
+	}{
+		{"status missing id", `{"status":"sent","timestamp":"1750000000","recipient_id":"1"}`,
+			statusWithID(derived(`{"status":"sent","timestamp":"1750000000","recipient_id":"1"}`), `{"status":"sent","timestamp":"1750000000","recipient_id":"1"}`)},
+		{"status missing status", `{"id":"wamid.D","timestamp":"1750000000","recipient_id":"1"}`,
+			statusWithID(derived(`{"id":"wamid.D","timestamp":"1750000000","recipient_id":"1"}`), `{"id":"wamid.D","timestamp":"1750000000","recipient_id":"1"}`)},
+		{"status missing recipient", `{"id":"wamid.D","status":"sent","timestamp":"1750000000"}`,
+			pass("status", derived(`{"id":"wamid.D","status":"sent","timestamp":"1750000000"}`), `{"id":"wamid.D","status":"sent","timestamp":"1750000000"}`)},
+		{"status negative timestamp", `{"id":"wamid.D","status":"sent","timestamp":"-1","recipient_id":"1"}`,
+			func() channels.Event {
+				ev := statusEvent("1", "wamid.D", "sent", 0, `{"id":"wamid.D","status":"sent","timestamp":"-1","recipient_id":"1"}`)
+				ev.Timestamp = time.Time{}
+				return ev
+			}()},
+	} {
+		tests = append(tests, tcase{c.name, body(entry(change(`{"statuses":[` + okSt + `,` + c.odd + `]}`))),
+			[]channels.Event{statusEvent("1", "wamid.B", "sent", 1750000000, okSt), c.want}})
+	}
+
+	ch := newChannel(t, nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := []byte(tc.body)
+			got, err := ch.Receive(http.Header{"X-Hub-Signature-256": {sign(appSecret, b)}}, b)
+			if err != nil {
+				t.Fatalf("Receive: %v", err)
+			}
+			checkEvents(t, got, tc.want)
+		})
+	}
+}
+
+func statusWithID(id, raw string) channels.Event {
+	ev := statusEvent("1", "", "", 1750000000, raw)
+	ev.ID = id
+	return ev
+}
+
+// TestReceiveDerivedIDs: a derived id is the same for the same content, and
+// differs when the content or, for a change, the business account differs.
+func TestReceiveDerivedIDs(t *testing.T) {
+	ch := newChannel(t, nil)
+	ids := func(body string) []string {
+		b := []byte(body)
+		evs, err := ch.Receive(http.Header{"X-Hub-Signature-256": {sign(appSecret, b)}}, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range evs {
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	const change = `{"field":"account_update","value":{"event":"VERIFIED_ACCOUNT"}}`
+	a := ids(`{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[` + change + `]}]}`)
+	// Spaced and ordered otherwise: the same change.
+	b := ids(`{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[ {"value": {"event": "VERIFIED_ACCOUNT"}, "field": "account_update"} ]}]}`)
+	other := ids(`{"object":"whatsapp_business_account","entry":[{"id":"2","changes":[` + change + `]}]}`)
+	if a[0] != b[0] {
+		t.Errorf("the same change has ids %q and %q", a[0], b[0])
+	}
+	if a[0] == other[0] {
+		t.Errorf("the change of another account has the same id %q", a[0])
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,6 +89,41 @@ func TestE2E(t *testing.T) {
 			if e.Type == "message" {
 				t.Errorf("helpdesk got a message of an unblocked contact of a channel with a bot: %+v", e)
 			}
+		}
+	})
+
+	t.Run("what hookwall cannot tie to a contact passes through to the helpdesk", func(t *testing.T) {
+		t.Parallel()
+		const contact = "Ue2e-passthrough"
+		marker := h.eventID("pt")
+		// The bot joining a group (no user), a type the SDK does not know
+		// (from a user), and a message without webhookEventId, as LINE's
+		// older payloads and its SDK's samples have.
+		events := func(redelivery bool) []byte {
+			dc := `"deliveryContext":{"isRedelivery":` + strconv.FormatBool(redelivery) + `}`
+			return []byte(`{"destination":"x","events":[` +
+				`{"type":"join","webhookEventId":"` + marker + `-join","timestamp":1,` + dc + `,"source":{"type":"group","groupId":"C` + marker + `"}},` +
+				`{"type":"futureEvent","webhookEventId":"` + marker + `-future","timestamp":1,` + dc + `,"source":{"type":"user","userId":"` + contact + `"}},` +
+				`{"type":"message","timestamp":2,"replyToken":"` + marker + `",` + dc + `,"source":{"type":"user","userId":"` + contact + `"},"message":{"id":"1","type":"text","text":"no event id"}}]}`)
+		}
+		if c := h.postLine(t, events(false), "").counts(t); c != (counts{Forwarded: 3}) {
+			t.Fatalf("answer = %+v; want forwarded 3", c)
+		}
+		for _, typ := range []string{"join", "futureEvent"} {
+			e := h.helpdesk.waitEnv(t, "", typ+" "+marker, func(e envelope) bool {
+				return e.Type == typ && bytes.Contains(e.Raw, []byte(marker+"-"))
+			})
+			checkEnvelope(t, e, envelope{Type: typ, Channel: "line-main", ChannelType: "line",
+				Route: "helpdesk", Queue: "unassigned", Automation: true, Blocked: false})
+			if e.Contact != "" || e.Conversation != "" || e.Message != nil {
+				t.Errorf("%s: contact %q conversation %q message %+v; want none", typ, e.Contact, e.Conversation, e.Message)
+			}
+		}
+		// The message without an id is the contact's, decided as usual.
+		h.bot.waitText(t, contact, "no event id")
+		// LINE's redelivery of the same events: all duplicates.
+		if c := h.postLine(t, events(true), "").counts(t); c != (counts{Duplicates: 3}) {
+			t.Fatalf("redelivery answer = %+v; want duplicates 3", c)
 		}
 	})
 

@@ -47,7 +47,7 @@ var (
 
 func whsec(s string) string { return "whsec_" + base64.StdEncoding.EncodeToString([]byte(s)) }
 
-// envelope is what the bot and the helpdesk receive (CONTRACT.md,
+// envelope is what the bot and the helpdesk receive (docs/CONTRACT.md,
 // "Deliveries to bot and helpdesk").
 type envelope struct {
 	ID           string          `json:"id"`
