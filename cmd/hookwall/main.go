@@ -1,6 +1,8 @@
 // Command hookwall runs the webhook gateway.
 //
 //	hookwall serve --config FILE
+//	hookwall listen --config FILE [--json]
+//	hookwall listen --addr HOST:PORT [--secret whsec_...] [--json]
 //	hookwall version
 package main
 
@@ -38,7 +40,7 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
-	usage := errors.New("usage: hookwall serve --config FILE | hookwall version")
+	usage := errors.New("usage: hookwall serve --config FILE | hookwall listen (--config FILE | --addr HOST:PORT [--secret whsec_...]) [--json] | hookwall version")
 	if len(args) == 0 {
 		return usage
 	}
@@ -64,6 +66,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		return serve(ctx, cfg, log)
+	case "listen":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return runListen(ctx, args[1:], stdout, stderr, nil)
 	}
 	return usage
 }
