@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -51,8 +52,8 @@ func FuzzLINEWebhook(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		mac := hmac.New(sha256.New, []byte(fuzzLineSecret))
 		mac.Write(body)
-		envelope, _ := channelstest.LINEEnvelope(body)
-		post(t, body, envelope, http.Header{"X-Line-Signature": {base64.StdEncoding.EncodeToString(mac.Sum(nil))}})
+		envelope, n := channelstest.LINEEnvelope(body)
+		post(t, body, envelope, n, http.Header{"X-Line-Signature": {base64.StdEncoding.EncodeToString(mac.Sum(nil))}})
 	})
 }
 
@@ -63,7 +64,7 @@ func FuzzWhatsAppWebhook(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		mac := hmac.New(sha256.New, []byte(fuzzAppSecret))
 		mac.Write(body)
-		post(t, body, channelstest.CloudEnvelope(body), http.Header{"X-Hub-Signature-256": {"sha256=" + hex.EncodeToString(mac.Sum(nil))}})
+		post(t, body, channelstest.CloudEnvelope(body), channelstest.CloudEvents(body), http.Header{"X-Hub-Signature-256": {"sha256=" + hex.EncodeToString(mac.Sum(nil))}})
 	})
 }
 
@@ -84,7 +85,7 @@ func FuzzWebchatWebhook(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		post(t, body, channelstest.WebchatEnvelope(body), http.Header{
+		post(t, body, channelstest.WebchatEnvelope(body), 1, http.Header{
 			"Webhook-Id": {id}, "Webhook-Timestamp": {strconv.FormatInt(now.Unix(), 10)}, "Webhook-Signature": {sig},
 		})
 	})
@@ -110,8 +111,9 @@ func seeds(f *testing.F, adapter string) [][]byte {
 
 // fuzzGateway serves the three real adapters on a real Redis, adds the
 // seeds, and returns a function that posts a signed body to the channel and
-// checks the answer.
-func fuzzGateway(f *testing.F, channel string, seeds [][]byte) func(t *testing.T, body []byte, envelope bool, h http.Header) {
+// checks the answer: 200 with a decision for each of the events an envelope
+// holds, or 400 for a body that is none.
+func fuzzGateway(f *testing.F, channel string, seeds [][]byte) func(t *testing.T, body []byte, envelope bool, events int, h http.Header) {
 	f.Helper()
 	for _, s := range seeds {
 		f.Add(s)
@@ -153,7 +155,7 @@ func fuzzGateway(f *testing.F, channel string, seeds [][]byte) func(t *testing.T
 	}
 	url := serve(f, g) + "/webhooks/" + channel
 
-	return func(t *testing.T, body []byte, envelope bool, h http.Header) {
+	return func(t *testing.T, body []byte, envelope bool, events int, h http.Header) {
 		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
@@ -171,6 +173,16 @@ func fuzzGateway(f *testing.F, channel string, seeds [][]byte) func(t *testing.T
 		}
 		if res.StatusCode != want {
 			t.Fatalf("envelope %v: %d %s, want %d", envelope, res.StatusCode, answer, want)
+		}
+		if !envelope {
+			return
+		}
+		var c gateway.Counts
+		if err := json.Unmarshal(answer, &c); err != nil {
+			t.Fatalf("answer %s: %v", answer, err)
+		}
+		if got := c.Forwarded + c.Recorded + c.Queued + c.Duplicates; got != events {
+			t.Fatalf("envelope of %d events: %s", events, answer)
 		}
 	}
 }

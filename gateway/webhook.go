@@ -81,9 +81,10 @@ func (g *Gateway) webhook(c *fiber.Ctx) error {
 // keepable makes an authentic event one the store takes, so that no single
 // event gets its request refused: a contact id the blocklist cannot key
 // (too long, control characters) makes the event a passthrough, and an event
-// id the dedupe marker cannot hold is replaced by a hash of itself (of the
-// event, when the adapter gave none), which is as stable across the
-// platform's redeliveries as the id.
+// id the dedupe marker cannot hold is replaced by a hash of itself, as
+// stable across the platform's redeliveries as the id. The adapters derive
+// an id where the platform gives none (leaving out what changes on
+// redelivery); an event without one is hashed whole here only as a guard.
 func keepable(e *blocklist.Event) {
 	if e.Contact != "" && blocklist.ValidateContact(e.Contact) != nil {
 		e.Contact = ""

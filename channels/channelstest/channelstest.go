@@ -23,6 +23,48 @@ func CloudEnvelope(body []byte) bool {
 	return obj["object"] == "whatsapp_business_account" && entries
 }
 
+// CloudEvents counts the events hookwall must keep of a Cloud API envelope:
+// every message and status of a "messages" change, and one for every other
+// change, and for every entry without a changes array.
+func CloudEvents(body []byte) int {
+	obj, _ := object(body)
+	entries, _ := obj["entry"].([]any)
+	n := 0
+	for _, e := range entries {
+		entry, _ := e.(map[string]any)
+		changes, ok := entry["changes"].([]any)
+		if !ok {
+			n++
+			continue
+		}
+		for _, c := range changes {
+			n += cloudChange(c)
+		}
+	}
+	return n
+}
+
+// cloudChange counts the events of one change: its messages and statuses,
+// or 1 for a change that carries neither or does not read.
+func cloudChange(c any) int {
+	change, _ := c.(map[string]any)
+	value, ok := change["value"].(map[string]any)
+	if change["field"] != "messages" || !ok {
+		return 1
+	}
+	n := 0
+	for _, key := range []string{"messages", "statuses"} {
+		switch parts := value[key].(type) {
+		case nil:
+		case []any:
+			n += len(parts)
+		default:
+			return 1
+		}
+	}
+	return max(n, 1)
+}
+
 // WebchatEnvelope reports whether body is one JSON object.
 func WebchatEnvelope(body []byte) bool {
 	_, ok := object(body)

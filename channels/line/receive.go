@@ -24,13 +24,13 @@ const SignatureHeader = "X-Line-Signature"
 // redelivery, so refusing it for one odd event would lose the others for
 // good. LINE's verification call (events: []) returns an empty slice.
 //
-// Contact is source.userId for user, group and room sources alike. An event
-// with no userId (the bot joining or leaving a group, a member joining a
-// group, a message from a user who has not consented to share profile
-// information), an event of a type the SDK does not know, and an event that
-// cannot be read as its type (a message event without a message, a source
-// that is not an object) have an empty Contact: the gateway forwards them to
-// the helpdesk as they are, without consulting the blocklist.
+// Contact is source.userId for user, group and room sources alike, also
+// when other members of the event are of the wrong kind. An event with no
+// userId (the bot joining or leaving a group, a member joining a group, a
+// message from a user who has not consented to share profile information)
+// and an event of a type the SDK does not know have an empty Contact: the
+// gateway forwards them to the helpdesk as they are, without consulting the
+// blocklist.
 //
 // ID is the webhookEventId; an event without one (older payloads and the
 // SDK's own samples) gets channels.ContentID of the event without its
@@ -57,8 +57,8 @@ func (c *Channel) Receive(h channels.Header, body []byte) ([]channels.Event, err
 	return events, nil
 }
 
-// event normalizes one element of the events array; one it cannot read as
-// a LINE event of a known type is a passthrough.
+// event normalizes one element of the events array. One the SDK cannot
+// decode is read leniently instead.
 func (c *Channel) event(raw json.RawMessage) channels.Event {
 	e, err := webhook.UnmarshalEvent(raw)
 	if err == nil {
@@ -67,25 +67,39 @@ func (c *Channel) event(raw json.RawMessage) channels.Event {
 			return ev
 		}
 	}
-	return c.passthrough(raw)
+	return c.lenient(raw)
 }
 
-// passthrough is an event hookwall does not tie to a contact: Type is the
-// event's own "type" when it has one, and ID its webhookEventId when that
-// is a string.
-func (c *Channel) passthrough(raw json.RawMessage) channels.Event {
+// lenient reads an event that does not decode as its type, member by
+// member: each one of the wrong kind counts as absent. An event of a type
+// the SDK knows from a readable source.userId stays that user's, so that a
+// blocked user's event is still decided by the blocklist however odd its
+// other members; anything else is a passthrough (empty Contact). Type is the
+// event's own "type" (UnknownType when it has none), ID its webhookEventId or
+// one derived from its content.
+func (c *Channel) lenient(raw json.RawMessage) channels.Event {
 	var m map[string]json.RawMessage
-	_ = json.Unmarshal(raw, &m) // an element that is not an object keeps the zero fields
-	var f struct {
-		typ, id string
-		ts      int64
-	}
+	_ = json.Unmarshal(raw, &m) // an element that is not an object: no members
+	var (
+		f struct {
+			typ, id string
+			ts      int64
+			source  map[string]json.RawMessage
+			message map[string]json.RawMessage
+		}
+		contact string
+	)
 	_ = optional(m, "type", &f.typ)
 	_ = optional(m, "webhookEventId", &f.id)
 	_ = optional(m, "timestamp", &f.ts)
+	_ = optional(m, "source", &f.source)
+	if known(f.typ) {
+		_ = optional(f.source, "userId", &contact)
+	}
 	ev := channels.Event{
 		Channel:     c.id,
 		ChannelType: ChannelType,
+		Contact:     contact,
 		ID:          f.id,
 		Type:        f.typ,
 		Raw:         raw,
@@ -96,10 +110,34 @@ func (c *Channel) passthrough(raw json.RawMessage) channels.Event {
 	if ev.ID == "" {
 		ev.ID = contentID(raw)
 	}
-	if f.ts > 0 {
+	if f.ts != 0 {
 		ev.Timestamp = time.UnixMilli(f.ts).UTC()
 	}
+	if contact != "" && f.typ == "message" {
+		_ = optional(m, "message", &f.message)
+		var msg channels.Message
+		_ = optional(f.message, "id", &msg.ID)
+		_ = optional(f.message, "type", &msg.Type)
+		_ = optional(f.message, "text", &msg.Text)
+		if msg.Type != "" {
+			ev.Message = &msg
+		}
+	}
 	return ev
+}
+
+// known reports whether typ is an event type the SDK models.
+func known(typ string) bool {
+	if typ == "" {
+		return false
+	}
+	head, _ := json.Marshal(map[string]string{"type": typ})
+	e, err := webhook.UnmarshalEvent(head)
+	if err != nil {
+		return false
+	}
+	_, unknown := e.(webhook.UnknownEvent)
+	return !unknown
 }
 
 // contentID is the id of an event LINE sent without webhookEventId.
@@ -142,15 +180,13 @@ func rawEvents(body []byte) ([]json.RawMessage, error) {
 	if err := json.Unmarshal(body, &top); err != nil {
 		return nil, fmt.Errorf("line: parse body: %w: %w", channels.ErrMalformed, err)
 	}
-	var env struct {
-		Events []json.RawMessage
-	}
-	if err := json.Unmarshal(top["events"], &env.Events); err != nil || env.Events == nil {
+	var events []json.RawMessage
+	if err := json.Unmarshal(top["events"], &events); err != nil || events == nil {
 		// Absent, null or not an array: LINE always sends an array, empty
 		// for its verification call.
 		return nil, fmt.Errorf("line: body has no events array: %w", channels.ErrMalformed)
 	}
-	return env.Events, nil
+	return events, nil
 }
 
 // common is what every LINE event carries, whatever its type.

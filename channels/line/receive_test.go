@@ -352,35 +352,48 @@ func TestReceiveMalformed(t *testing.T) {
 	}
 }
 
-// TestReceivePassthrough: inside the envelope every event is kept. One that
-// does not read as a LINE event of a known type has no contact (the gateway
-// forwards it to the helpdesk as it is), its own type if it names one, and
-// its webhookEventId, or an id derived from its content.
-func TestReceivePassthrough(t *testing.T) {
+// TestReceiveOddEvents: inside the envelope every event is kept. One that
+// does not decode as its type is read member by member: an event of a type
+// the SDK knows with a readable source.userId stays that user's (the
+// blocklist decides it), anything else has no contact (the gateway forwards
+// it to the helpdesk as it is). Type is its own, ID its webhookEventId or one
+// derived from its content.
+func TestReceiveOddEvents(t *testing.T) {
 	tests := []struct {
-		name  string
-		event string
-		typ   string
-		id    string // derived: channels.ContentID of the event
-		ms    int64
+		name    string
+		event   string
+		contact string
+		typ     string
+		id      string // derived: channels.ContentID of the event
+		ms      int64
+		msg     *channels.Message
 	}{
-		{"event null", `null`, "unknown", derived, 0},
-		{"event not an object", `"message"`, "unknown", derived, 0},
-		{"event without type", `{"webhookEventId":"01A","timestamp":1}`, "unknown", "01A", 1},
-		{"event with empty type", `{"type":"","webhookEventId":"01A","timestamp":1}`, "unknown", "01A", 1},
-		{"event type not a string", `{"type":7,"webhookEventId":"01A"}`, "unknown", "01A", 0},
-		{"unknown type", `{"type":"futureEvent","webhookEventId":"01A","timestamp":5,"source":{"type":"user","userId":"U1"}}`, "futureEvent", "01A", 5},
-		{"unknown type without webhookEventId", `{"type":"futureEvent","timestamp":1}`, "futureEvent", derived, 1},
-		{"message event without message", `{"type":"message","webhookEventId":"01A","timestamp":1,"source":{"type":"user","userId":"U1"}}`, "message", "01A", 1},
-		{"message null", `{"type":"message","webhookEventId":"01A","message":null,"source":{"type":"user","userId":"U1"}}`, "message", "01A", 0},
-		{"message without type", `{"type":"message","webhookEventId":"01A","message":{"id":"1","text":"x"},"source":{"type":"user","userId":"U1"}}`, "message", "01A", 0},
-		{"message with empty type", `{"type":"message","webhookEventId":"01A","message":{"type":"","id":"1"}}`, "message", "01A", 0},
-		{"timestamp not a number", `{"type":"follow","webhookEventId":"01A","timestamp":"soon","source":{"type":"user","userId":"U1"}}`, "follow", "01A", 0},
-		{"source not an object", `{"type":"follow","webhookEventId":"01A","source":"U1"}`, "follow", "01A", 0},
-		{"source null", `{"type":"follow","webhookEventId":"01A","source":null}`, "follow", "01A", 0},
-		{"userId not a string", `{"type":"follow","webhookEventId":"01A","source":{"type":"bot","userId":5}}`, "follow", "01A", 0},
-		{"unknown message, id not a string", `{"type":"message","webhookEventId":"01A","message":{"type":"hologram","id":5},"source":{"type":"user","userId":"U1"}}`, "message", "01A", 0},
-		{"webhookEventId not a string", `{"type":"futureEvent","webhookEventId":7}`, "futureEvent", derived, 0},
+		// No contact: a passthrough.
+		{"event null", `null`, "", "unknown", derived, 0, nil},
+		{"event not an object", `"message"`, "", "unknown", derived, 0, nil},
+		{"event without type", `{"webhookEventId":"01A","timestamp":1,"source":{"type":"user","userId":"U1"}}`, "", "unknown", "01A", 1, nil},
+		{"event with empty type", `{"type":"","webhookEventId":"01A","timestamp":1}`, "", "unknown", "01A", 1, nil},
+		{"event type not a string", `{"type":7,"webhookEventId":"01A","source":{"type":"user","userId":"U1"}}`, "", "unknown", "01A", 0, nil},
+		{"unknown type", `{"type":"futureEvent","webhookEventId":"01A","timestamp":5,"source":{"type":"user","userId":"U1"}}`, "", "futureEvent", "01A", 5, nil},
+		{"unknown type without webhookEventId", `{"type":"futureEvent","timestamp":1}`, "", "futureEvent", derived, 1, nil},
+		{"unknown type, webhookEventId not a string", `{"type":"futureEvent","webhookEventId":7}`, "", "futureEvent", derived, 0, nil},
+		{"message with empty type, no source", `{"type":"message","webhookEventId":"01A","message":{"type":"","id":"1"}}`, "", "message", "01A", 0, nil},
+		{"source not an object", `{"type":"follow","webhookEventId":"01A","source":"U1"}`, "", "follow", "01A", 0, nil},
+		{"source null", `{"type":"follow","webhookEventId":"01A","source":null}`, "", "follow", "01A", 0, nil},
+		{"userId not a string", `{"type":"follow","webhookEventId":"01A","source":{"type":"bot","userId":5}}`, "", "follow", "01A", 0, nil},
+		// A readable user: still the user's, whatever else is odd.
+		{"message event without message", `{"type":"message","webhookEventId":"01A","timestamp":1,"source":{"type":"user","userId":"U1"}}`, "U1", "message", "01A", 1, nil},
+		{"message null", `{"type":"message","webhookEventId":"01A","message":null,"source":{"type":"user","userId":"U1"}}`, "U1", "message", "01A", 0, nil},
+		{"message without type", `{"type":"message","webhookEventId":"01A","message":{"id":"1","text":"x"},"source":{"type":"user","userId":"U1"}}`, "U1", "message", "01A", 0, nil},
+		{"timestamp not a number", `{"type":"follow","webhookEventId":"01A","timestamp":"soon","source":{"type":"user","userId":"U1"}}`, "U1", "follow", "01A", 0, nil},
+		{"unknown message, id not a string", `{"type":"message","webhookEventId":"01A","message":{"type":"hologram","id":5},"source":{"type":"user","userId":"U1"}}`, "U1", "message", "01A", 0,
+			&channels.Message{Type: "hologram"}},
+		{"emojis not an array", `{"type":"message","webhookEventId":"01A","timestamp":1,"source":{"type":"user","userId":"U1"},"message":{"type":"text","id":"1","text":"hi","emojis":"x"}}`, "U1", "message", "01A", 1,
+			&channels.Message{ID: "1", Type: "text", Text: "hi"}},
+		{"mode a number", `{"type":"message","mode":5,"webhookEventId":"01A","source":{"type":"user","userId":"U1"},"message":{"type":"text","id":"1","text":"hi"}}`, "U1", "message", "01A", 0,
+			&channels.Message{ID: "1", Type: "text", Text: "hi"}},
+		{"quoteToken a number, no webhookEventId", `{"type":"message","source":{"type":"group","groupId":"C1","userId":"U1"},"message":{"type":"text","id":"1","text":"hi","quoteToken":5}}`, "U1", "message", derived, 0,
+			&channels.Message{ID: "1", Type: "text", Text: "hi"}},
 	}
 	ch := newChannel(t, secret)
 	for _, tc := range tests {
@@ -401,12 +414,13 @@ func TestReceivePassthrough(t *testing.T) {
 			if id == derived {
 				id = channels.ContentID([]byte(tc.event), "deliveryContext")
 			}
-			want := channels.Event{Channel: channelID, ChannelType: "line", ID: id, Type: tc.typ, Raw: json.RawMessage(tc.event)}
+			want := channels.Event{Channel: channelID, ChannelType: "line", Contact: tc.contact, ID: id, Type: tc.typ,
+				Message: tc.msg, Raw: json.RawMessage(tc.event)}
 			if tc.ms != 0 {
 				want.Timestamp = time.UnixMilli(tc.ms).UTC()
 			}
 			if !reflect.DeepEqual(got[1], want) {
-				t.Errorf("passthrough:\n got %+v\nwant %+v", got[1], want)
+				t.Errorf("odd event:\n got %+v\nwant %+v", got[1], want)
 			}
 		})
 	}
@@ -414,7 +428,7 @@ func TestReceivePassthrough(t *testing.T) {
 
 // TestReceiveDerivedID: an event without webhookEventId has the same id when
 // LINE redelivers it (isRedelivery flipped, however the JSON is spaced or
-// ordered), and another id than any other event.
+// ordered), and another id when its content differs.
 func TestReceiveDerivedID(t *testing.T) {
 	ch := newChannel(t, secret)
 	receive := func(name string) []channels.Event {

@@ -162,8 +162,8 @@ func (c *Channel) MaxBodyBytes() int { return c.maxBody }
 // the sender keeps across its retries. Authentication failures wrap
 // channels.ErrBadSignature; only a body that is not a JSON object wraps
 // channels.ErrMalformed. A message from a contact is a message event even
-// when its optional parts (message id, text, timestamp, name) are missing or
-// of another type; a body of another type, or one that names no contact, is
+// when its optional parts (message id, text, timestamp) are missing or of
+// another type; a body of another type, or one that names no contact, is
 // a passthrough event (empty Contact) that the gateway forwards to the
 // helpdesk as it is.
 func (c *Channel) Receive(h channels.Header, body []byte) ([]channels.Event, error) {
@@ -253,11 +253,11 @@ type payload struct {
 // wrong type counts as absent. Only a "message" with a contact id ties the
 // event to a contact.
 func parse(top map[string]json.RawMessage) payload {
-	p := payload{typ: str(top, "type")}
+	p := payload{typ: channels.StringMember(top, "type")}
 	if p.typ == "" {
 		p.typ = channels.UnknownType
 	}
-	if ts, err := time.Parse(time.RFC3339, str(top, "timestamp")); err == nil {
+	if ts, err := time.Parse(time.RFC3339, channels.StringMember(top, "timestamp")); err == nil {
 		// An RFC 3339 string; a number is not guessed at (seconds or
 		// milliseconds): Receive falls back to the signed webhook-timestamp.
 		p.timestamp = ts.UTC()
@@ -266,9 +266,9 @@ func parse(top map[string]json.RawMessage) payload {
 		return p
 	}
 	contact, _ := object(top["contact"])
-	p.contact = str(contact, "id")
+	p.contact = channels.StringMember(contact, "id")
 	msg, _ := object(top["message"])
-	p.messageID, p.text = str(msg, "id"), str(msg, "text")
+	p.messageID, p.text = channels.StringMember(msg, "id"), channels.StringMember(msg, "text")
 	return p
 }
 
@@ -285,16 +285,6 @@ func object(raw json.RawMessage) (map[string]json.RawMessage, error) {
 		return nil, errors.New("not a JSON object")
 	}
 	return m, nil
-}
-
-// str returns obj[key] as a string, "" when the key is absent or not a
-// string.
-func str(obj map[string]json.RawMessage, key string) string {
-	var v string
-	if json.Unmarshal(obj[key], &v) != nil {
-		return ""
-	}
-	return v
 }
 
 // outMessage is the body of an outbound reply.

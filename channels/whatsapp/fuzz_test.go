@@ -56,6 +56,9 @@ func FuzzReceive(f *testing.F) {
 		if !envelope {
 			t.Fatalf("signed body that is no envelope: %d events", len(events))
 		}
+		if want := channelstest.CloudEvents(body); len(events) != want {
+			t.Fatalf("signed envelope of %d events: %d events", want, len(events))
+		}
 		for i, ev := range events {
 			if ev.Channel != channelID || ev.ChannelType != "whatsapp" || ev.ID == "" || ev.Type == "" {
 				t.Fatalf("event %d: incomplete %s", i, dumpEvent(ev))

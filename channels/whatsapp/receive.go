@@ -23,8 +23,8 @@ const (
 	// fields (account_update, message_template_status_update, ...) carry no
 	// conversation and are forwarded whole as passthrough events.
 	messagesField = "messages"
-	// maxUnix is 9999-12-31T23:59:59Z: later times cannot be encoded as
-	// RFC 3339 JSON, and an event the gateway cannot store is malformed.
+	// maxUnix is 9999-12-31T23:59:59Z: a later time cannot be encoded as
+	// RFC 3339 JSON, so an event that claims one keeps a zero Timestamp.
 	maxUnix = 253402300799
 )
 
@@ -78,42 +78,6 @@ func (c *Channel) verify(h channels.Header, body []byte) error {
 	return nil
 }
 
-// message holds the fields of an inbound message the event needs.
-type message struct {
-	From      string `json:"from"`
-	ID        string `json:"id"`
-	Timestamp string `json:"timestamp"`
-	Type      string `json:"type"`
-	Text      *struct {
-		Body string `json:"body"`
-	} `json:"text"`
-	// Button is a tap on a template's quick-reply button.
-	Button *struct {
-		Payload string `json:"payload"`
-		Text    string `json:"text"`
-	} `json:"button"`
-	// Interactive is a reply to an interactive button or list message.
-	Interactive *struct {
-		Type        string `json:"type"`
-		ButtonReply *struct {
-			ID    string `json:"id"`
-			Title string `json:"title"`
-		} `json:"button_reply"`
-		ListReply *struct {
-			ID    string `json:"id"`
-			Title string `json:"title"`
-		} `json:"list_reply"`
-	} `json:"interactive"`
-}
-
-// status is the delivery status of a message the business sent.
-type status struct {
-	ID          string `json:"id"`
-	Status      string `json:"status"`
-	Timestamp   string `json:"timestamp"`
-	RecipientID string `json:"recipient_id"`
-}
-
 // parse reads the envelope by its exact keys (encoding/json's struct
 // decoding would also take "OBJECT" or "Entry"); entries stay
 // json.RawMessage so that an odd one is kept whole rather than refusing the
@@ -142,17 +106,16 @@ func (c *Channel) parse(body []byte) ([]channels.Event, error) {
 // An entry without a changes array is forwarded whole.
 func (c *Channel) entry(events []channels.Event, raw json.RawMessage) []channels.Event {
 	m, ok := members(raw)
-	var id string
 	var changes []json.RawMessage
 	if ok {
-		_ = json.Unmarshal(m["id"], &id)
 		ok = json.Unmarshal(m["changes"], &changes) == nil && changes != nil
 	}
 	if !ok {
 		return append(events, c.passthrough(channels.UnknownType, "", raw, channels.ContentID(raw)))
 	}
+	sc := scope{entry: channels.StringMember(m, "id")}
 	for _, ch := range changes {
-		events = c.change(events, id, ch)
+		events = c.change(events, sc, ch)
 	}
 	return events
 }
@@ -163,10 +126,8 @@ func (c *Channel) entry(events []channels.Event, raw json.RawMessage) []channels
 // ...), Meta's errors webhook (a "messages" change with neither messages
 // nor statuses), or one that does not read — is one passthrough event whose
 // Raw is the change, so the helpdesk hears of it.
-func (c *Channel) change(events []channels.Event, entryID string, raw json.RawMessage) []channels.Event {
-	// The entry's id (the business account) is part of a change's derived
-	// id: two accounts of one app may report the same change.
-	id := channels.ContentID(scoped(entryID, raw))
+func (c *Channel) change(events []channels.Event, sc scope, raw json.RawMessage) []channels.Event {
+	id := sc.id("change", raw)
 	m, ok := members(raw)
 	var field string
 	if !ok || json.Unmarshal(m["field"], &field) != nil || field == "" {
@@ -189,11 +150,14 @@ func (c *Channel) change(events []channels.Event, entryID string, raw json.RawMe
 		}
 		return append(events, c.passthrough(field, "", raw, id))
 	}
+	var meta map[string]json.RawMessage
+	_ = json.Unmarshal(v["metadata"], &meta)
+	sc.phone = channels.StringMember(meta, "phone_number_id")
 	for _, raw := range messages {
-		events = append(events, c.messageEvent(raw))
+		events = append(events, c.messageEvent(sc, raw))
 	}
 	for _, raw := range statuses {
-		events = append(events, c.statusEvent(raw))
+		events = append(events, c.statusEvent(sc, raw))
 	}
 	return events
 }
@@ -222,94 +186,108 @@ func optionalArray(m map[string]json.RawMessage, key string, a *[]json.RawMessag
 	return !found || json.Unmarshal(raw, a) == nil
 }
 
-// scoped is the input of a change's derived id: the change with its entry's
-// id.
-func scoped(entryID string, change json.RawMessage) []byte {
-	b, _ := json.Marshal(struct {
-		Entry  string          `json:"entry"`
-		Change json.RawMessage `json:"change"`
-	}{entryID, change})
-	return b
-}
-
-// messageEvent normalizes one element of messages[]. One that does not read
-// as a message, or names no sender, is a passthrough; one without an id gets
-// a derived one.
-func (c *Channel) messageEvent(raw json.RawMessage) channels.Event {
-	var m message
-	if json.Unmarshal(raw, &m) != nil || m.From == "" {
-		var id string
-		if mm, ok := members(raw); ok {
-			_ = json.Unmarshal(mm["id"], &id)
-		}
-		return c.passthrough("message", id, raw, channels.ContentID(raw))
+// messageEvent normalizes one element of messages[]. Its members are read
+// by their exact keys, each one of the wrong kind counting as absent, so
+// that a message from a readable sender stays that sender's (the blocklist
+// decides it) however odd its other members. One that names no sender is a
+// passthrough; one without an id gets one derived from its content.
+func (c *Channel) messageEvent(sc scope, raw json.RawMessage) channels.Event {
+	m, _ := members(raw)
+	from, id, typ := channels.StringMember(m, "from"), channels.StringMember(m, "id"), channels.StringMember(m, "type")
+	if from == "" {
+		return c.passthrough("message", id, raw, sc.id("message", raw))
 	}
-	id := m.ID
-	if id == "" {
-		id = channels.ContentID(raw)
-	}
-	return channels.Event{
+	ev := channels.Event{
 		Channel:     c.id,
 		ChannelType: channelType,
-		Contact:     m.From,
+		Contact:     from,
 		ID:          id,
 		Type:        "message",
-		Message:     &channels.Message{ID: m.ID, Type: m.Type, Text: m.text()},
-		Timestamp:   parseUnix(m.Timestamp),
+		Message:     &channels.Message{ID: id, Type: typ, Text: text(typ, m)},
+		Timestamp:   parseUnix(channels.StringMember(m, "timestamp")),
 		Raw:         raw,
 	}
+	if id == "" {
+		ev.ID = sc.id("message", raw)
+	}
+	return ev
 }
 
 // text is what a person would read as the message's text: the body of a
 // text message, or the label of the button or list row a reply tapped.
 // Media captions and other content stay in Raw.
-func (m *message) text() string {
-	switch m.Type {
+func text(typ string, m map[string]json.RawMessage) string {
+	var v struct {
+		Body  string    `json:"body"` // text
+		Text  string    `json:"text"` // button: a tap on a template's quick reply
+		Reply *struct { // interactive: a reply to a button or list message
+			Title string `json:"title"`
+		} `json:"button_reply"`
+		Row *struct {
+			Title string `json:"title"`
+		} `json:"list_reply"`
+	}
+	switch typ {
 	case "text":
-		if m.Text != nil {
-			return m.Text.Body
-		}
+		_ = json.Unmarshal(m["text"], &v)
+		return v.Body
 	case "button":
-		if m.Button != nil {
-			return m.Button.Text
-		}
+		_ = json.Unmarshal(m["button"], &v)
+		return v.Text
 	case "interactive":
-		if m.Interactive == nil {
-			return ""
+		_ = json.Unmarshal(m["interactive"], &v)
+		if v.Reply != nil {
+			return v.Reply.Title
 		}
-		if r := m.Interactive.ButtonReply; r != nil {
-			return r.Title
-		}
-		if r := m.Interactive.ListReply; r != nil {
-			return r.Title
+		if v.Row != nil {
+			return v.Row.Title
 		}
 	}
 	return ""
 }
 
-// statusEvent normalizes one element of statuses[]. One that does not read
-// as a status, or names no recipient, is a passthrough; one without an id or
-// a status gets a derived id.
-func (c *Channel) statusEvent(raw json.RawMessage) channels.Event {
-	var s status
-	if json.Unmarshal(raw, &s) != nil || s.RecipientID == "" {
-		return c.passthrough("status", "", raw, channels.ContentID(raw))
+// statusEvent normalizes one element of statuses[], read like a message.
+// One that names no recipient is a passthrough; one without an id or a
+// status gets an id derived from its content.
+func (c *Channel) statusEvent(sc scope, raw json.RawMessage) channels.Event {
+	m, _ := members(raw)
+	id, st, to := channels.StringMember(m, "id"), channels.StringMember(m, "status"), channels.StringMember(m, "recipient_id")
+	if to == "" {
+		return c.passthrough("status", "", raw, sc.id("status", raw))
 	}
-	// One message goes through sent, delivered, read (or failed) under the
-	// same id; each transition is its own event for de-duplication.
-	id := s.ID + ":" + s.Status
-	if s.ID == "" || s.Status == "" {
-		id = channels.ContentID(raw)
-	}
-	return channels.Event{
+	ev := channels.Event{
 		Channel:     c.id,
 		ChannelType: channelType,
-		Contact:     s.RecipientID,
-		ID:          id,
-		Type:        "status",
-		Timestamp:   parseUnix(s.Timestamp),
-		Raw:         raw,
+		Contact:     to,
+		// One message goes through sent, delivered, read (or failed) under
+		// the same id; each transition is its own event for de-duplication.
+		ID:        id + ":" + st,
+		Type:      "status",
+		Timestamp: parseUnix(channels.StringMember(m, "timestamp")),
+		Raw:       raw,
 	}
+	if id == "" || st == "" {
+		ev.ID = sc.id("status", raw)
+	}
+	return ev
+}
+
+// scope is where an event stands: its entry (the business account) and,
+// for messages and statuses, the business phone number. It is part of a
+// derived id, since two accounts or numbers of one app may send the same
+// content.
+type scope struct {
+	entry, phone string
+}
+
+// id derives the id of a part of kind "change", "message" or "status".
+func (sc scope) id(kind string, raw json.RawMessage) string {
+	in := map[string]any{"entry": sc.entry, kind: raw}
+	if sc.phone != "" {
+		in["phone_number_id"] = sc.phone
+	}
+	b, _ := json.Marshal(in)
+	return channels.ContentID(b)
 }
 
 // parseUnix reads Meta's timestamps, decimal unix seconds in a string; the

@@ -280,7 +280,8 @@ func TestReceive(t *testing.T) {
 				func() channels.Event {
 					raw := rawLine(t, missingID, `Or in navy?`)
 					ev := messageEvent(sheena, "", "text", "Or in navy?", 1749416390, raw)
-					ev.ID = channels.ContentID([]byte(raw))
+					// Derived from the message with its account and number.
+					ev.ID = channels.ContentID([]byte(`{"entry":"102290129340398","phone_number_id":"106540352242922","message":` + raw + `}`))
 					return ev
 				}(),
 			},
@@ -378,7 +379,10 @@ func TestReceiveKeepsEverything(t *testing.T) {
 	entry := func(c string) string { return `{"id":"1","changes":[` + c + `]}` }
 	body := func(e string) string { return `{"object":"whatsapp_business_account","entry":[` + e + `]}` }
 	derived := func(raw string) string { return channels.ContentID([]byte(raw)) }
-	changeID := func(raw string) string { return derived(`{"entry":"1","change":` + raw + `}`) }
+	// A part's derived id is of the part with its entry's id ("1" here; the
+	// values below have no metadata, so no phone number id).
+	scoped := func(kind, raw string) string { return derived(`{"entry":"1","` + kind + `":` + raw + `}`) }
+	changeID := func(raw string) string { return scoped("change", raw) }
 	pass := func(typ, id, raw string) channels.Event {
 		return channels.Event{Channel: channelID, ChannelType: "whatsapp", ID: id, Type: typ, Raw: json.RawMessage(raw)}
 	}
@@ -428,18 +432,21 @@ func TestReceiveKeepsEverything(t *testing.T) {
 		name, odd string
 		want      channels.Event
 	}{
-		{"message null", `null`, pass("message", derived(`null`), `null`)},
+		{"message null", `null`, pass("message", scoped("message", `null`), `null`)},
 		{"message missing from", `{"id":"wamid.C","timestamp":"1750000000","type":"text"}`,
 			pass("message", "wamid.C", `{"id":"wamid.C","timestamp":"1750000000","type":"text"}`)},
+		{"message from not a string", `{"from":1,"id":"wamid.C","type":"text"}`,
+			pass("message", "wamid.C", `{"from":1,"id":"wamid.C","type":"text"}`)},
+		// A readable sender keeps the message the sender's.
 		{"message text not an object", `{"from":"1","id":"wamid.C","type":"text","text":"hi"}`,
-			pass("message", "wamid.C", `{"from":"1","id":"wamid.C","type":"text","text":"hi"}`)},
+			msg("wamid.C", `{"from":"1","id":"wamid.C","type":"text","text":"hi"}`, 0)},
 		{"message id a number", `{"from":"1","id":7,"type":"text"}`,
-			pass("message", derived(`{"from":"1","id":7,"type":"text"}`), `{"from":"1","id":7,"type":"text"}`)},
+			msg(scoped("message", `{"from":"1","id":7,"type":"text"}`), `{"from":"1","id":7,"type":"text"}`, 0)},
 		{"message missing id", `{"from":"1","timestamp":"1750000000","type":"text"}`,
-			msg(derived(`{"from":"1","timestamp":"1750000000","type":"text"}`), `{"from":"1","timestamp":"1750000000","type":"text"}`, 1750000000)},
+			msg(scoped("message", `{"from":"1","timestamp":"1750000000","type":"text"}`), `{"from":"1","timestamp":"1750000000","type":"text"}`, 1750000000)},
 		{"message timestamp missing", `{"from":"1","id":"wamid.C","type":"text"}`, msg("wamid.C", `{"from":"1","id":"wamid.C","type":"text"}`, 0)},
 		{"message timestamp a number", `{"from":"1","id":"wamid.C","timestamp":1750000000,"type":"text"}`,
-			pass("message", "wamid.C", `{"from":"1","id":"wamid.C","timestamp":1750000000,"type":"text"}`)},
+			msg("wamid.C", `{"from":"1","id":"wamid.C","timestamp":1750000000,"type":"text"}`, 0)},
 		{"message timestamp not decimal", `{"from":"1","id":"wamid.C","timestamp":"0x10","type":"text"}`,
 			msg("wamid.C", `{"from":"1","id":"wamid.C","timestamp":"0x10","type":"text"}`, 0)},
 		{"message timestamp after year 9999", `{"from":"1","id":"wamid.C","timestamp":"253402300800","type":"text"}`,
@@ -453,11 +460,11 @@ func TestReceiveKeepsEverything(t *testing.T) {
 		want      channels.Event
 	}{
 		{"status missing id", `{"status":"sent","timestamp":"1750000000","recipient_id":"1"}`,
-			statusWithID(derived(`{"status":"sent","timestamp":"1750000000","recipient_id":"1"}`), `{"status":"sent","timestamp":"1750000000","recipient_id":"1"}`)},
+			statusWithID(scoped("status", `{"status":"sent","timestamp":"1750000000","recipient_id":"1"}`), `{"status":"sent","timestamp":"1750000000","recipient_id":"1"}`)},
 		{"status missing status", `{"id":"wamid.D","timestamp":"1750000000","recipient_id":"1"}`,
-			statusWithID(derived(`{"id":"wamid.D","timestamp":"1750000000","recipient_id":"1"}`), `{"id":"wamid.D","timestamp":"1750000000","recipient_id":"1"}`)},
+			statusWithID(scoped("status", `{"id":"wamid.D","timestamp":"1750000000","recipient_id":"1"}`), `{"id":"wamid.D","timestamp":"1750000000","recipient_id":"1"}`)},
 		{"status missing recipient", `{"id":"wamid.D","status":"sent","timestamp":"1750000000"}`,
-			pass("status", derived(`{"id":"wamid.D","status":"sent","timestamp":"1750000000"}`), `{"id":"wamid.D","status":"sent","timestamp":"1750000000"}`)},
+			pass("status", scoped("status", `{"id":"wamid.D","status":"sent","timestamp":"1750000000"}`), `{"id":"wamid.D","status":"sent","timestamp":"1750000000"}`)},
 		{"status negative timestamp", `{"id":"wamid.D","status":"sent","timestamp":"-1","recipient_id":"1"}`,
 			func() channels.Event {
 				ev := statusEvent("1", "wamid.D", "sent", 0, `{"id":"wamid.D","status":"sent","timestamp":"-1","recipient_id":"1"}`)
@@ -514,6 +521,31 @@ func TestReceiveDerivedIDs(t *testing.T) {
 	}
 	if a[0] == other[0] {
 		t.Errorf("the change of another account has the same id %q", a[0])
+	}
+
+	// A message and a status of the same content, and the same message to
+	// two numbers of one account, are different events.
+	value := func(phone, v string) string {
+		return `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"` + phone + `"},` + v + `}}]}]}`
+	}
+	const odd = `{"from":"1","recipient_id":"1","type":"text"}`
+	both := ids(value("100", `"messages":[`+odd+`],"statuses":[`+odd+`]`))
+	again := ids(value("200", `"messages":[`+odd+`]`))
+	if both[0] == both[1] || both[0] == again[0] {
+		t.Errorf("ids %q (message, status, number 100) and %q (message, number 200) collide", both, again)
+	}
+}
+
+// TestReceiveExactKeys: a sender is read by its exact key, as the helpdesk
+// reading Raw in JavaScript reads it, not by a case variant.
+func TestReceiveExactKeys(t *testing.T) {
+	b := []byte(`{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messages":[{"From":"2","from":"1","id":"wamid.A","type":"text"},{"From":"2","id":"wamid.B","type":"text"}]}}]}]}`)
+	evs, err := newChannel(t, nil).Receive(http.Header{"X-Hub-Signature-256": {sign(appSecret, b)}}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].Contact != "1" || evs[1].Contact != "" {
+		t.Errorf("events %s", dumpEvents(evs))
 	}
 }
 

@@ -127,6 +127,22 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
+	t.Run("a blocked contact's event with odd members is still the contact's", func(t *testing.T) {
+		t.Parallel()
+		const contact = "Ue2e-odd"
+		h.block(t, "line-main", contact, nil)
+		// Members of the wrong kind make the SDK refuse the event; the
+		// user it names is still read, so the block applies.
+		body := []byte(`{"destination":"x","events":[{"type":"message","mode":5,"timestamp":"soon","webhookEventId":"` + h.eventID("odd") +
+			`","source":{"type":"user","userId":"` + contact + `"},"message":{"type":"text","id":"1","text":"odd","emojis":"x"}}]}`)
+		if c := h.postLine(t, body, "").counts(t); c != (counts{Queued: 1}) {
+			t.Fatalf("answer = %+v; want queued 1", c)
+		}
+		if tk, ok := h.ticketOf(t, "line-main", contact); !ok || !slices.Equal(tk.texts(), []string{"odd"}) {
+			t.Errorf("ticket %+v (found %v); want the message %q", tk, ok, "odd")
+		}
+	})
+
 	t.Run("traceparent is passed through to the target", func(t *testing.T) {
 		t.Parallel()
 		const contact = "Ue2e-trace"

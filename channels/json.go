@@ -50,3 +50,14 @@ func canonical(raw []byte, omit []string) []byte {
 	}
 	return out
 }
+
+// StringMember returns obj[key] when it is a JSON string, else "": the
+// lenient read of one member, for the parts of a platform's event that may
+// be of another kind than documented.
+func StringMember(obj map[string]json.RawMessage, key string) string {
+	var v string
+	if json.Unmarshal(obj[key], &v) != nil {
+		return ""
+	}
+	return v
+}
