@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -269,8 +271,9 @@ func briefValue(w *strings.Builder, v any) {
 }
 
 // terminalSafe escapes, in compact JSON, what a terminal could take as a
-// control: C1 controls and DEL (U+0080-U+009F, U+007F; C0 controls are
-// always escaped in JSON strings), and bytes that are not UTF-8, which
+// control or use to disguise a line: DEL, C1 controls and every other rune
+// that is not printable (bidi overrides, zero-width characters; C0 controls
+// are always escaped in JSON strings), and bytes that are not UTF-8, which
 // become U+FFFD. Outside strings compact JSON has none of them, so the
 // result is the same JSON.
 func terminalSafe(b []byte) []byte {
@@ -280,8 +283,12 @@ func terminalSafe(b []byte) []byte {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			out = append(out, `\ufffd`...)
-		case r == 0x7f || 0x80 <= r && r <= 0x9f:
-			out = fmt.Appendf(out, `\u%04x`, r)
+		case r >= 0x7f && !unicode.IsPrint(r):
+			// DEL, C1 controls, and the format characters that reorder
+			// what a terminal shows (U+202E): as JSON escapes.
+			for _, u := range utf16.Encode([]rune{r}) {
+				out = fmt.Appendf(out, `\u%04x`, u)
+			}
 		default:
 			out = append(out, b[:size]...)
 		}

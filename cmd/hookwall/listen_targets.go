@@ -28,8 +28,9 @@ type endpoint struct {
 	// keys verify signatures: one made with any of them passes. With none,
 	// the endpoint verifies nothing and takes every delivery.
 	keys []*standardwebhooks.Webhook
-	// unsigned is set when a target posting here has no secret: a delivery
-	// without webhook-signature is taken (one with it is still verified).
+	// unsigned is set when a target posting here has no secret. Where
+	// another target posting here has one, every delivery is verified all
+	// the same: the unsigned target's deliveries are refused.
 	unsigned bool
 	// targets are the configured targets posting here, for the start line.
 	targets []listenTarget
@@ -185,7 +186,7 @@ func (ep *endpoint) describe(bound string) string {
 				without = append(without, t.channel+" "+t.kind)
 			}
 		}
-		signed = "signed, and unsigned deliveries are taken too: " + strings.Join(without, ", ") + " has no secret"
+		signed = "signed; " + strings.Join(without, ", ") + " has no secret: its unsigned deliveries are refused"
 	case ep.targets == nil:
 		signed = "signed with --secret"
 	default:

@@ -464,7 +464,7 @@ func TestListenAddr(t *testing.T) {
 	t.Parallel()
 	// Indented JSON with an escaped ESC and a raw C1 control (CSI, U+009B)
 	// in the text.
-	body := []byte("{\n  \"type\": \"message\", \"channel\": \"web\", \"contact\": \"visitor-2\",\n  \"message\": {\"type\": \"text\", \"text\": \"\\u001b[31mhi\u009b\"}\n}")
+	body := []byte("{\n  \"type\": \"message\", \"channel\": \"web\", \"contact\": \"visitor-2\",\n  \"message\": {\"type\": \"text\", \"text\": \"\\u001b[31mhi\u009b\u202e\"}\n}")
 	for _, tc := range []struct {
 		name      string
 		args      []string // after --addr
@@ -478,7 +478,7 @@ func TestListenAddr(t *testing.T) {
 	}{{
 		name: "signed", args: []string{"--secret", helpdeskKey}, key: helpdeskKey,
 		wantStart: " (any path) (signed with --secret)\n",
-		wantOut:   ` /desk/in message web contact=visitor-2 route="" queue="" automation=off blocked=no text="\x1b[31mhi\u009b"` + "\n",
+		wantOut:   ` /desk/in message web contact=visitor-2 route="" queue="" automation=off blocked=no text="\x1b[31mhi\u009b\u202e"` + "\n",
 		wantDup:   ` /desk/in (duplicate) message web contact=visitor-2 `,
 	}, {
 		name:      "unsigned",
@@ -489,8 +489,8 @@ func TestListenAddr(t *testing.T) {
 		name: "json", args: []string{"--secret", helpdeskKey, "--json"}, key: helpdeskKey,
 		wantStart: " (any path) (signed with --secret)\n",
 		// Compact, one line, the C1 control escaped.
-		wantOut:    `{"type":"message","channel":"web","contact":"visitor-2","message":{"type":"text","text":"\u001b[31mhi\u009b"}}` + "\n",
-		wantDup:    `{"type":"message","channel":"web","contact":"visitor-2","message":{"type":"text","text":"\u001b[31mhi\u009b"}}` + "\n",
+		wantOut:    `{"type":"message","channel":"web","contact":"visitor-2","message":{"type":"text","text":"\u001b[31mhi\u009b\u202e"}}` + "\n",
+		wantDup:    `{"type":"message","channel":"web","contact":"visitor-2","message":{"type":"text","text":"\u001b[31mhi\u009b\u202e"}}` + "\n",
 		exact:      true,
 		wantDupLog: " /desk/in (duplicate) webhook-id already seen\n",
 	}} {
@@ -610,7 +610,8 @@ func TestListenVerify(t *testing.T) {
 		{"signed: no signature", signed, "", false},
 		{"mixed: its key", mixed, botKey, true},
 		{"mixed: another key", mixed, other, false},
-		{"mixed: no signature", mixed, "", true},
+		// A path shared with a signed target takes no unsigned delivery.
+		{"mixed: no signature", mixed, "", false},
 		{"unsigned: no signature", open, "", true},
 		{"unsigned: any signature", open, other, true},
 	} {
