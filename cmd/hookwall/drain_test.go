@@ -24,7 +24,7 @@ import (
 func TestSIGTERMDrain(t *testing.T) {
 	const (
 		hold     = 300 * time.Millisecond // each bot request
-		delay    = time.Second            // shutdown.readiness_delay
+		delay    = 3 * time.Second        // shutdown.readiness_delay: room for (a) and (b) on a loaded machine
 		grace    = 10 * time.Second       // shutdown.grace
 		contacts = 8
 		per      = 8
