@@ -2,9 +2,10 @@ package blocklist
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,46 +38,71 @@ func auditArgs(key string, r AuditRecord) *redis.XAddArgs {
 	}
 }
 
-// Audit returns the newest limit audit records, newest first, merged over
-// every bucket.
-func (s *Store) Audit(ctx context.Context, limit int) ([]AuditRecord, error) {
-	if limit < 1 || limit > MaxListLimit {
-		return nil, fmt.Errorf("%w: limit must be 1 to %d", ErrInvalid, MaxListLimit)
-	}
-	cmds := make([]*redis.XMessageSliceCmd, Buckets)
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for b := range Buckets {
-			cmds[b] = p.XRevRangeN(ctx, keysOfBucket(b).audit, "+", "-", int64(limit))
+// Audit returns one page of audit records, newest first, merged over every
+// bucket, and the cursor of the next page ("" after the last). Records are
+// ordered by their stream ids (the time the store added them, then a
+// sequence) and then their bucket, so pages neither skip nor repeat one.
+func (s *Store) Audit(ctx context.Context, limit int, cursor string) ([]AuditRecord, string, error) {
+	recs := map[scored]AuditRecord{}
+	fetch := func(ctx context.Context, from *scored, counts []int64) ([][]scored, error) {
+		end := "+"
+		if from != nil {
+			// An id of milliseconds alone ends at the last sequence of that
+			// millisecond: the cursor's millisecond inclusive.
+			end = strconv.FormatInt(from.score, 10)
 		}
-		return nil
-	})
-	if err != nil && err != redis.Nil {
-		return nil, storeErr(err)
-	}
-	type rec struct {
-		AuditRecord
-		id string
-	}
-	var all []rec
-	for _, c := range cmds {
-		for _, m := range c.Val() {
-			all = append(all, rec{auditFrom(m.Values), m.ID})
+		cmds := make([]*redis.XMessageSliceCmd, Buckets)
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for b, n := range counts {
+				if n > 0 {
+					cmds[b] = p.XRevRangeN(ctx, keysOfBucket(b).audit, end, "-", n)
+				}
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, storeErr(err)
 		}
-	}
-	sort.SliceStable(all, func(i, j int) bool {
-		if !all[i].At.Equal(all[j].At) {
-			return all[i].At.After(all[j].At)
+		out := make([][]scored, Buckets)
+		for b, c := range cmds {
+			if c == nil {
+				continue
+			}
+			for _, m := range c.Val() {
+				at, seq, _ := strings.Cut(m.ID, "-")
+				v, err1 := strconv.ParseInt(at, 10, 64)
+				q, err2 := strconv.ParseUint(seq, 10, 64)
+				if err1 != nil || err2 != nil {
+					return nil, fmt.Errorf("blocklist: audit: bad stream id %q", m.ID)
+				}
+				sc := scored{v, auditID(q, b)}
+				recs[sc] = auditFrom(m.Values)
+				out[b] = append(out[b], sc)
+			}
 		}
-		return all[i].id > all[j].id
-	})
-	if len(all) > limit {
-		all = all[:limit]
+		return out, nil
 	}
-	out := make([]AuditRecord, len(all))
-	for i, r := range all {
-		out[i] = r.AuditRecord
+	page, next, err := mergePage(ctx, Buckets, true, limit, cursor, validAuditID, fetch)
+	if err != nil {
+		return nil, "", err
 	}
-	return out, nil
+	out := make([]AuditRecord, len(page))
+	for i, m := range page {
+		out[i] = recs[m]
+	}
+	return out, next, nil
+}
+
+// auditID is a record's id in the merged order, after its stream id's
+// milliseconds (the score): the sequence, zero-padded so that ids compare as
+// the numbers do, and the bucket.
+func auditID(seq uint64, bucket int) string { return fmt.Sprintf("%020d.%02d", seq, bucket) }
+
+func validAuditID(id string) bool {
+	seq, b, ok := strings.Cut(id, ".")
+	q, err1 := strconv.ParseUint(seq, 10, 64)
+	n, err2 := strconv.Atoi(b)
+	return ok && err1 == nil && err2 == nil && n >= 0 && n < Buckets && id == auditID(q, n)
 }
 
 func auditFrom(v map[string]any) AuditRecord {

@@ -39,6 +39,18 @@ const conversationTTL = 30 * 24 * time.Hour
 // conversationMessages bounds the messages kept on one conversation.
 const conversationMessages = 1000
 
+// Bounds of the recent-contacts index (see RecentContacts).
+const (
+	// DefaultRecentContacts is how many contacts of a channel the index keeps
+	// per bucket: 16 000 per channel over the Buckets buckets.
+	DefaultRecentContacts = 1000
+	// RecentContactsAge is how long a contact stays listed after its latest
+	// event.
+	RecentContactsAge = 30 * 24 * time.Hour
+	// PreviewRunes bounds the preview of a contact's latest message.
+	PreviewRunes = 100
+)
+
 // ChannelInfo is what the store needs to know of a configured channel.
 type ChannelInfo struct {
 	// Type is the platform: line, whatsapp or webchat.
@@ -61,6 +73,9 @@ type Event struct {
 	Type string
 	// Message is the message part as JSON, or nil.
 	Message json.RawMessage
+	// Text is the message's text, if any; the recent-contacts index keeps
+	// its first PreviewRunes characters.
+	Text string
 	// ReceivedAt is when hookwall received the event.
 	ReceivedAt time.Time
 	// Raw is the platform's own event; it must be valid JSON (the adapters
@@ -84,23 +99,58 @@ type Outcome struct {
 }
 
 // ingestScript decides one event and stores the result, all in one round trip
-// on the contact's slot: dedupe marker, then (when the feature is on) the
-// block entry, then either the blocked ticket (queue), or the delivery entry
-// and the conversation (record, forward).
+// on the contact's slot: dedupe marker, the recent-contacts index, then (when
+// the feature is on) the block entry, then either the blocked ticket (queue),
+// or the delivery entry and the conversation (record, forward).
+//
+// The recent-contacts index of the contact's channel and bucket is a sorted
+// set (member channel \0 contact, score the time received) and a hash of
+// previews by the same members. Every message of a contact (not its status
+// receipts, follows or other events: the index is of who wrote) moves its member
+// to now (never back, should replicas' clocks disagree) and sets its preview;
+// then the members older than the age bound and, past the size bound, the
+// oldest are trimmed from both. They are the lowest ranks, so the script
+// reads their names (ZRANGEBYSCORE, ZRANGE) for HDEL and removes them with one
+// ZREMRANGEBYRANK. An event adds at most one member, so a trim is usually of
+// none or one: cheap, and the hash never holds a preview the set does not
+// list. Both keys expire when the channel's bucket has had no event for the
+// age bound; the listing also leaves out members older than it, so the age
+// bound holds between events too.
 //
 // KEYS: 1 settings, 2 dedupe, 3 block, 4 conversation, 5 conversation
 // messages, 6 open ticket, 7 ticket messages, 8 tickets index, 9 channel
-// tickets index, 10 new ticket id, 11 delivery stream
+// tickets index, 10 new ticket id, 11 delivery stream, 12 recent contacts,
+// 13 recent previews
 // ARGV: 1 channel, 2 contact, 3 dedupe ms, 4 now ms, 5 default enabled,
 // 6 envelope id, 7 payload, 8 forward target, 9 new conversation id, 10 new
 // ticket id, 11 channel type, 12 event type, 13 conversation ttl ms,
 // 14 conversation max messages, 15 traceparent, 16 payload without the raw
-// event (what the conversation keeps)
+// event (what the conversation keeps), 17 preview, 18 recent contacts kept,
+// 19 oldest recent ms kept, 20 recent contacts age ms
 var ingestScript = redis.NewScript(`
 if not redis.call('SET', KEYS[2], ARGV[6], 'NX', 'PX', ARGV[3]) then
   return {'duplicate', '', ''}
 end
 local contact = ARGV[2]
+if contact ~= '' and ARGV[12] == 'message' then
+  local m = ARGV[1] .. '\0' .. contact
+  local cur = redis.call('ZSCORE', KEYS[12], m)
+  if not cur or tonumber(cur) <= tonumber(ARGV[4]) then
+    redis.call('ZADD', KEYS[12], ARGV[4], m)
+    redis.call('HSET', KEYS[13], m, ARGV[17])
+  end
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[12], '-inf', '(' .. ARGV[19])
+  local over = redis.call('ZCARD', KEYS[12]) - #gone - tonumber(ARGV[18])
+  if over > 0 then
+    for _, x in ipairs(redis.call('ZRANGE', KEYS[12], #gone, #gone + over - 1)) do gone[#gone + 1] = x end
+  end
+  if #gone > 0 then
+    redis.call('ZREMRANGEBYRANK', KEYS[12], 0, #gone - 1)
+    for i = 1, #gone, 500 do redis.call('HDEL', KEYS[13], unpack(gone, i, math.min(i + 499, #gone))) end
+  end
+  redis.call('PEXPIRE', KEYS[12], ARGV[20])
+  redis.call('PEXPIRE', KEYS[13], ARGV[20])
+end
 local action = false
 if contact ~= '' then
   local enabled = redis.call('HGET', KEYS[1], 'block_contact_enabled') or ARGV[5]
@@ -189,12 +239,14 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 			keys: []string{
 				k.settings, k.dedupe(e.Channel, e.ID), k.block, k.conv, k.convMessages,
 				k.ticket, k.ticketMessages, k.tickets, k.channelTickets(e.Channel), k.ticketID(tid), k.queue,
+				k.recent(e.Channel), k.recentPreview(e.Channel),
 			},
 			args: []any{
 				e.Channel, e.Contact, info.DedupeWindow.Milliseconds(), ms(now), boolFlag(s.defaultEnabled),
 				env, p, target, newID("conv_"), tid, info.Type, e.Type,
 				conversationTTL.Milliseconds(), conversationMessages, e.TraceParent,
 				appendPayload(make([]byte, 0, 128+len(e.Message)), env, e.Type, e.Message, e.ReceivedAt, nil, nil),
+				preview(e.Text), s.recentMax, ms(now.Add(-RecentContactsAge)), RecentContactsAge.Milliseconds(),
 			},
 			env: env,
 		}
@@ -227,6 +279,18 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 		}
 	}
 	return out, nil
+}
+
+// preview returns the first PreviewRunes characters of text.
+func preview(text string) string {
+	n := 0
+	for i := range text {
+		if n == PreviewRunes {
+			return text[:i]
+		}
+		n++
+	}
+	return text
 }
 
 func isNoScript(err error) bool {

@@ -90,6 +90,17 @@ func (k bucketKeys) channelTickets(channel string) string {
 	return "hw:" + k.tag + ":tickets:" + channel
 }
 
+// recent is the sorted set of the channel's contacts in the bucket who wrote
+// lately: member channel \x00 contact, scored by the time (ms) their latest
+// event was received.
+func (k bucketKeys) recent(channel string) string { return "hw:" + k.tag + ":recent:" + channel }
+
+// recentPreview is the hash of the start of each recent contact's latest
+// message, by the same members as recent.
+func (k bucketKeys) recentPreview(channel string) string {
+	return "hw:" + k.tag + ":recentpv:" + channel
+}
+
 // ticketID maps a ticket id to its channel and contact.
 func (k bucketKeys) ticketID(id string) string { return "hw:" + k.tag + ":tktid:" + id }
 

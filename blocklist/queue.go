@@ -319,7 +319,7 @@ func (s *Store) Park(ctx context.Context, owner string, d Delivery, reason strin
 func (s *Store) DeadLetters(ctx context.Context, limit int, cursor string) ([]DeadLetter, string, error) {
 	key := func(b int) string { return keysOfBucket(b).deadIdx }
 	valid := func(id string) bool { _, ok := deadBucket(id); return ok }
-	page, next, err := s.pageByScore(ctx, key, limit, cursor, valid)
+	page, next, err := s.pageByScore(ctx, scoreIndex{keys: perBucket(key)}, limit, cursor, valid)
 	if err != nil {
 		return nil, "", err
 	}

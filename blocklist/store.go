@@ -89,6 +89,10 @@ type Config struct {
 	Now func() time.Time
 	// Channels are the configured channels by id.
 	Channels map[string]ChannelInfo
+	// RecentContacts bounds the recent-contacts index: how many contacts of
+	// a channel it keeps in each of the Buckets buckets, the most recent.
+	// Zero means DefaultRecentContacts.
+	RecentContacts int
 }
 
 // Store is the blocklist on Redis.
@@ -97,6 +101,7 @@ type Store struct {
 	defaultEnabled bool
 	now            func() time.Time
 	channels       map[string]ChannelInfo
+	recentMax      int
 	batch          *batcher
 }
 
@@ -109,6 +114,12 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RecentContacts < 0 {
+		return nil, errors.New("blocklist: recent contacts bound must not be negative")
+	}
+	if cfg.RecentContacts == 0 {
+		cfg.RecentContacts = DefaultRecentContacts
+	}
 	for id, ch := range cfg.Channels {
 		if ch.DedupeWindow <= 0 {
 			return nil, fmt.Errorf("blocklist: channel %q: dedupe window must be positive", id)
@@ -116,7 +127,7 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	}
 	return &Store{
 		rdb: rdb, defaultEnabled: cfg.DefaultEnabled, now: cfg.Now, channels: cfg.Channels,
-		batch: newBatcher(rdb),
+		recentMax: cfg.RecentContacts, batch: newBatcher(rdb),
 	}, nil
 }
 

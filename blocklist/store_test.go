@@ -89,7 +89,7 @@ func TestBlockGetUnblock(t *testing.T) {
 		t.Fatalf("second unblock = %+v, %v; want Unblocked false", res, err)
 	}
 
-	audit, err := s.Audit(ctx, 10)
+	audit, _, err := s.Audit(ctx, 10, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func TestBlockIndexAuditAtomic(t *testing.T) {
 			t.Errorf("%s: blocked=%v but listed=%v", co, blocked, listed[co])
 		}
 	}
-	audit, err := s.Audit(ctx, blocklist.MaxListLimit)
+	audit, _, err := s.Audit(ctx, blocklist.MaxListLimit, "")
 	if err != nil {
 		t.Fatal(err)
 	}

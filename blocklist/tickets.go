@@ -248,7 +248,7 @@ func (s *Store) ListTickets(ctx context.Context, req TicketListRequest) ([]Ticke
 		return keysOfBucket(b).tickets
 	}
 	valid := func(id string) bool { _, ok := ticketBucket(id); return ok }
-	page, next, err := s.pageByScore(ctx, key, req.Limit, req.Cursor, valid)
+	page, next, err := s.pageByScore(ctx, scoreIndex{keys: perBucket(key)}, req.Limit, req.Cursor, valid)
 	if err != nil {
 		return nil, "", err
 	}

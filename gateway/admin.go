@@ -206,6 +206,9 @@ func (g *Gateway) blockedContacts(c *fiber.Ctx) error {
 	})
 }
 
+// audit pages the audit trail, newest first; a client that sends no cursor
+// gets the first page, as before cursors. It has no channel filter, and a
+// channel parameter is ignored as it always was.
 func (g *Gateway) audit(c *fiber.Ctx) error {
 	n, err := limit(c)
 	if err != nil {
@@ -213,12 +216,51 @@ func (g *Gateway) audit(c *fiber.Ctx) error {
 	}
 	ctx, cancel := g.reqCtx(c)
 	defer cancel()
-	items, err := g.store.Audit(ctx, n)
+	items, next, err := g.store.Audit(ctx, n, c.Query("cursor"))
 	if err != nil {
 		return err
 	}
 	if items == nil {
 		items = []blocklist.AuditRecord{}
+	}
+	return c.JSON(page[blocklist.AuditRecord]{Items: items, NextCursor: next})
+}
+
+// recentContacts lists who wrote lately, newest first (the console's Recent
+// contacts).
+func (g *Gateway) recentContacts(c *fiber.Ctx) error {
+	return listPage(g, c, func(ctx context.Context, q pageQuery) ([]blocklist.RecentContact, string, error) {
+		return g.store.RecentContacts(ctx, blocklist.RecentRequest{Channel: q.channel, Limit: q.limit, Cursor: q.cursor})
+	})
+}
+
+// meBody is who the bearer token is.
+type meBody struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+func (g *Gateway) me(c *fiber.Ctx) error {
+	p := whoami(c)
+	return c.JSON(meBody{Name: p.name, Role: p.role.String()})
+}
+
+// channelItem is a configured channel as the console shows it.
+type channelItem struct {
+	ID            string           `json:"id"`
+	Type          string           `json:"type"`
+	BlockedAction blocklist.Action `json:"blocked_action"`
+	// Bot says where released tickets go: the bot when true, else the
+	// helpdesk's unassigned queue.
+	Bot bool `json:"bot"`
+}
+
+// listChannels lists the configured channels in configuration order.
+func (g *Gateway) listChannels(c *fiber.Ctx) error {
+	items := make([]channelItem, len(g.order))
+	for i, id := range g.order {
+		ch := g.channels[id]
+		items[i] = channelItem{ID: id, Type: ch.Adapter.Type(), BlockedAction: ch.BlockedAction, Bot: ch.Bot}
 	}
 	return c.JSON(fiber.Map{"items": items})
 }

@@ -17,6 +17,9 @@ func TestAdminAuth(t *testing.T) {
 		min                string
 	}{
 		{"GET", "/admin/v1/settings", "", "agent"},
+		{"GET", "/admin/v1/me", "", "agent"},
+		{"GET", "/admin/v1/channels", "", "agent"},
+		{"GET", "/admin/v1/contacts", "", "agent"},
 		{"PUT", "/admin/v1/settings", `{"block_contact_enabled":false}`, "admin"},
 		{"POST", blockPath, `{"note":"x"}`, "agent"},
 		{"POST", "/admin/v1/channels/line-main/contacts/U1/unblock", "", "agent"},

@@ -33,6 +33,20 @@ func ParseRole(s string) (Role, error) {
 	return 0, fmt.Errorf("unknown role %q", s)
 }
 
+// String returns the role's name in the configuration: "agent",
+// "supervisor" or "admin".
+func (r Role) String() string {
+	switch r {
+	case RoleAgent:
+		return "agent"
+	case RoleSupervisor:
+		return "supervisor"
+	case RoleAdmin:
+		return "admin"
+	}
+	return fmt.Sprintf("Role(%d)", int(r))
+}
+
 type principal struct {
 	name string
 	role Role
@@ -91,6 +105,12 @@ func (g *Gateway) role(min Role) fiber.Handler {
 		c.Locals(principalKey, p)
 		return c.Next()
 	}
+}
+
+// whoami is the authenticated token's principal.
+func whoami(c *fiber.Ctx) principal {
+	p, _ := c.Locals(principalKey).(principal)
+	return p
 }
 
 // actor is the name of the authenticated token.

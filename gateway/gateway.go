@@ -27,7 +27,8 @@ type Store interface {
 	Get(ctx context.Context, channel, contact string) (blocklist.Entry, error)
 	IsBlocked(ctx context.Context, channel, contact string) (bool, error)
 	List(ctx context.Context, req blocklist.ListRequest) ([]blocklist.Entry, string, error)
-	Audit(ctx context.Context, limit int) ([]blocklist.AuditRecord, error)
+	Audit(ctx context.Context, limit int, cursor string) ([]blocklist.AuditRecord, string, error)
+	RecentContacts(ctx context.Context, req blocklist.RecentRequest) ([]blocklist.RecentContact, string, error)
 	Ingest(ctx context.Context, events []blocklist.Event) ([]blocklist.Outcome, error)
 	GetConversation(ctx context.Context, channel, contact string) (blocklist.Conversation, error)
 	ListTickets(ctx context.Context, req blocklist.TicketListRequest) ([]blocklist.Ticket, string, error)
@@ -52,6 +53,9 @@ type ChannelConfig struct {
 	Adapter Channel
 	// BlockedAction is the channel's default action for blocks.
 	BlockedAction blocklist.Action
+	// Bot is true when the channel has an enabled bot: where released
+	// tickets go (else the helpdesk's unassigned queue).
+	Bot bool
 }
 
 // Token is an admin bearer token.
@@ -86,6 +90,7 @@ type Gateway struct {
 	log      *slog.Logger
 	auth     *authenticator
 	channels map[string]ChannelConfig
+	order    []string // channel ids in configuration order
 	timeout  time.Duration
 	ready    func() bool
 }
@@ -123,6 +128,7 @@ func New(cfg Config, store Store, log *slog.Logger) (*Gateway, error) {
 			return nil, fmt.Errorf("gateway: channel %q: bad blocked action %q", id, ch.BlockedAction)
 		}
 		g.channels[id] = ch
+		g.order = append(g.order, id)
 		bodyLimit = max(bodyLimit, ch.Adapter.MaxBodyBytes())
 	}
 	g.app = fiber.New(fiber.Config{
@@ -158,6 +164,9 @@ func (g *Gateway) routes(cfg Config) {
 	hooks.Get("/:channel", g.handshake)
 
 	admin := a.Group("/admin/v1")
+	admin.Get("/me", g.role(RoleAgent), g.me)
+	admin.Get("/channels", g.role(RoleAgent), g.listChannels)
+	admin.Get("/contacts", g.role(RoleAgent), g.recentContacts)
 	admin.Get("/settings", g.role(RoleAgent), g.getSettings)
 	admin.Put("/settings", g.role(RoleAdmin), g.putSettings)
 	admin.Post("/channels/:channel/contacts/:contact/block", g.role(RoleAgent), g.block)

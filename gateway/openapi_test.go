@@ -135,7 +135,7 @@ func newOpenAPIEnv(t *testing.T) *oaEnv {
 		},
 		Channels: []gateway.ChannelConfig{
 			{Adapter: &oaChannel{id: "line-main", maxBody: 4096}, BlockedAction: blocklist.ActionQueue},
-			{Adapter: &oaHandshakeChannel{oaChannel{id: "wa-main", maxBody: 4096}}, BlockedAction: blocklist.ActionRecord},
+			{Adapter: &oaHandshakeChannel{oaChannel{id: "wa-main", maxBody: 4096}}, BlockedAction: blocklist.ActionRecord, Bot: true},
 		},
 		RequestTimeout: 5 * time.Second,
 		// A middleware makes the webhook group register a "use" route, which
@@ -764,6 +764,7 @@ func (e *oaEnv) testGoTypes(t *testing.T) {
 	}{
 		{"BlockEntry", blocklist.Entry{}, nil},
 		{"AuditRecord", blocklist.AuditRecord{}, nil},
+		{"RecentContact", blocklist.RecentContact{}, nil},
 		{"Ticket", blocklist.Ticket{}, []string{"messages"}}, // listings never fill it
 		{"TicketWithMessages", blocklist.Ticket{}, nil},
 		{"Conversation", blocklist.Conversation{}, nil},
@@ -1000,6 +1001,9 @@ func (e *oaEnv) testScenario(t *testing.T) {
 		ticket     = "/admin/v1/blocked-tickets/{id}"
 		release    = "/admin/v1/blocked-tickets/{id}/unblock"
 		audit      = "/admin/v1/audit"
+		me         = "/admin/v1/me"
+		chans      = "/admin/v1/channels"
+		recent     = "/admin/v1/contacts"
 		deadLetter = "/admin/v1/dead-letters"
 		retry      = "/admin/v1/dead-letters/{id}/retry"
 		reply      = "/v1/channels/{channel}/contacts/{contact}/messages"
@@ -1101,6 +1105,23 @@ func (e *oaEnv) testScenario(t *testing.T) {
 	e.expect(t, oaCall{method: get, path: blocked, token: ag, query: "cursor=%21%21"}, 400)
 	e.expect(t, oaCall{method: get, path: blocked, token: ag, query: "channel=nope"}, 404)
 
+	// Who the token is, the channels, who wrote lately.
+	for _, tok := range []string{ag, sv, ad} {
+		e.expect(t, oaCall{method: get, path: me, token: tok}, 200)
+	}
+	if r := e.expect(t, oaCall{method: get, path: chans, token: ag}, 200); len(r.items()) != 2 {
+		t.Errorf("channels %s, want two", r.raw)
+	}
+	r = e.expect(t, oaCall{method: get, path: recent, token: ag, query: "limit=1"}, 200)
+	if len(r.items()) != 1 || r.str("next_cursor") == "" {
+		t.Fatalf("recent contacts %s, want one and a next cursor", r.raw)
+	}
+	e.expect(t, oaCall{method: get, path: recent, token: ag, query: "limit=1&cursor=" + url.QueryEscape(r.str("next_cursor"))}, 200)
+	e.expect(t, oaCall{method: get, path: recent, token: ag, query: "channel=line-main"}, 200)
+	e.expect(t, oaCall{method: get, path: recent, token: ag, query: "limit=0"}, 400)
+	e.expect(t, oaCall{method: get, path: recent, token: ag, query: "cursor=%21%21"}, 400)
+	e.expect(t, oaCall{method: get, path: recent, token: ag, query: "channel=nope"}, 404)
+
 	// Blocked tickets: release, delete.
 	e.expect(t, oaCall{method: get, path: tickets, token: ag}, 403)
 	r = e.expect(t, oaCall{method: get, path: tickets, token: sv}, 200)
@@ -1178,6 +1199,12 @@ func (e *oaEnv) testScenario(t *testing.T) {
 	if r := e.expect(t, oaCall{method: get, path: audit, token: ad}, 200); len(r.items()) == 0 {
 		t.Errorf("audit %s, want records", r.raw)
 	}
+	r = e.expect(t, oaCall{method: get, path: audit, token: ad, query: "limit=1"}, 200)
+	if len(r.items()) != 1 || r.str("next_cursor") == "" {
+		t.Fatalf("audit %s, want one record and a next cursor", r.raw)
+	}
+	e.expect(t, oaCall{method: get, path: audit, token: ad, query: "limit=1&cursor=" + url.QueryEscape(r.str("next_cursor"))}, 200)
+	e.expect(t, oaCall{method: get, path: audit, token: ad, query: "cursor=%21%21"}, 400)
 	e.expect(t, oaCall{method: get, path: audit, token: ad, query: "limit=x"}, 400)
 	e.expect(t, oaCall{method: get, path: audit, token: sv}, 403)
 }

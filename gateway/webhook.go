@@ -45,12 +45,14 @@ func (g *Gateway) webhook(c *fiber.Ctx) error {
 	batch := make([]blocklist.Event, len(events))
 	for i, e := range events {
 		var msg json.RawMessage
+		var text string
 		if e.Message != nil {
 			msg, _ = json.Marshal(e.Message)
+			text = e.Message.Text
 		}
 		batch[i] = blocklist.Event{
 			Channel: ch.Adapter.ID(), Contact: e.Contact, ID: e.ID, Type: e.Type, Message: msg,
-			ReceivedAt: now, Raw: e.Raw, TraceParent: tp,
+			Text: text, ReceivedAt: now, Raw: e.Raw, TraceParent: tp,
 		}
 		keepable(&batch[i])
 	}

@@ -126,7 +126,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("channel %s: %w", ch.ID, err)
 		}
-		routes = append(routes, gateway.ChannelConfig{Adapter: adapter, BlockedAction: blocklist.Action(ch.BlockedAction)})
+		routes = append(routes, gateway.ChannelConfig{Adapter: adapter, BlockedAction: blocklist.Action(ch.BlockedAction), Bot: ch.BotEnabled()})
 		infos[ch.ID] = blocklist.ChannelInfo{Type: ch.Type, Bot: ch.BotEnabled(), DedupeWindow: ch.DedupeWindow.Std()}
 		t := delivery.Targets{Helpdesk: delivery.Target{URL: ch.Helpdesk.URL, Secret: ch.Helpdesk.Secret}}
 		if ch.BotEnabled() {
