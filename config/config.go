@@ -130,6 +130,8 @@ type Config struct {
 	Delivery Delivery `yaml:"delivery,omitempty"`
 	// Shutdown tunes the graceful shutdown on SIGTERM.
 	Shutdown Shutdown `yaml:"shutdown,omitempty"`
+	// Console switches the operators' browser console at /console/.
+	Console Console `yaml:"console,omitempty"`
 }
 
 // Redis selects the store. URL (one server) and Addrs (Cluster, or Sentinel
@@ -315,6 +317,21 @@ type Shutdown struct {
 	// that load balancers stop sending it requests first (default 0: on
 	// Kubernetes the pod's preStop pause does this).
 	ReadinessDelay Duration `yaml:"readiness_delay,omitempty"`
+}
+
+// Console configures the operators' browser console, served by hookwall at
+// /console/. Its files are public; everything it shows comes from the admin
+// API with the operator's own bearer token.
+type Console struct {
+	// Enabled serves the console (default true); false answers 404 on
+	// /console/.
+	Enabled *bool `yaml:"enabled,omitempty"`
+}
+
+// IsEnabled reports whether the console is served: true unless enabled is
+// set to false.
+func (c Console) IsEnabled() bool {
+	return c.Enabled == nil || *c.Enabled
 }
 
 // Duration is a time.Duration written in YAML as a Go duration string:

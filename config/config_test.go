@@ -107,6 +107,8 @@ func TestDefaults(t *testing.T) {
 		{"embedded", cfg.Redis.Embedded(), true},
 		{"block_contact_enabled", cfg.Settings.Enabled(), true},
 		{"block_contact_enabled set", cfg.Settings.BlockContactEnabled != nil, true},
+		{"console enabled", cfg.Console.IsEnabled(), true},
+		{"console enabled set", cfg.Console.Enabled != nil, true},
 		{"delivery.timeout", cfg.Delivery.Timeout.Std(), 10 * time.Second},
 		{"delivery.max_attempts", cfg.Delivery.MaxAttempts, 10},
 		{"delivery.backoff_min", cfg.Delivery.BackoffMin.Std(), 500 * time.Millisecond},
@@ -170,6 +172,7 @@ func TestFullFile(t *testing.T) {
 		{"delivery.backoff_max", cfg.Delivery.BackoffMax.Std(), time.Minute},
 		{"delivery.parallelism", cfg.Delivery.Parallelism, 4},
 		{"shutdown.grace", cfg.Shutdown.Grace.Std(), 45 * time.Second},
+		{"console disabled", cfg.Console.IsEnabled(), false},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {
@@ -196,6 +199,8 @@ func TestHelpers(t *testing.T) {
 		{"Target disabled", Target{Enabled: &f}.IsEnabled(), false},
 		{"Settings nil", Settings{}.Enabled(), true},
 		{"Settings false", Settings{BlockContactEnabled: &f}.Enabled(), false},
+		{"Console nil", Console{}.IsEnabled(), true},
+		{"Console false", Console{Enabled: &f}.IsEnabled(), false},
 		{"BotEnabled no bot", Channel{}.BotEnabled(), false},
 		{"BotEnabled disabled", Channel{Bot: &Target{Enabled: &f}}.BotEnabled(), false},
 		{"BotEnabled", Channel{Bot: &Target{}}.BotEnabled(), true},

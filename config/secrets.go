@@ -138,6 +138,7 @@ func (c *Config) clone() *Config {
 	r := *c
 	r.Redis.Addrs = slices.Clone(c.Redis.Addrs)
 	r.Settings.BlockContactEnabled = clonePtr(c.Settings.BlockContactEnabled)
+	r.Console.Enabled = clonePtr(c.Console.Enabled)
 	r.Admin.Tokens = slices.Clone(c.Admin.Tokens)
 	r.Channels = slices.Clone(c.Channels)
 	for i := range r.Channels {

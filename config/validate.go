@@ -22,6 +22,9 @@ func (c *Config) applyDefaults() {
 	if c.Settings.BlockContactEnabled == nil {
 		c.Settings.BlockContactEnabled = ptr(true)
 	}
+	if c.Console.Enabled == nil {
+		c.Console.Enabled = ptr(true)
+	}
 	d := &c.Delivery
 	defaultDuration(&d.Timeout, DefaultDeliveryTimeout)
 	defaultDuration(&d.BackoffMin, DefaultDeliveryBackoffMin)

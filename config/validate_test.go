@@ -96,7 +96,8 @@ func TestValid(t *testing.T) {
     id: web2
     helpdesk: *t`)},
 		{"explicit document markers", "---\n" + file("", lineCh) + "...\n"},
-		{"null sections", file("redis:\nsettings:\nadmin:\ndelivery:\nshutdown:", lineCh+"\n    bot:")},
+		{"null sections", file("redis:\nsettings:\nadmin:\ndelivery:\nshutdown:\nconsole:", lineCh+"\n    bot:")},
+		{"console disabled", file("console: {enabled: false}", lineCh)},
 		{"zero selects defaults", file("delivery: {timeout: 0s, max_attempts: 0}", lineCh)},
 	}
 	for _, tc := range tests {
@@ -129,6 +130,8 @@ func TestErrors(t *testing.T) {
 		{"unknown key no suggestion", file("", lineCh+"\n    colour: blue"), "config: line 8: channels[0].colour: unknown field"},
 		{"unknown target key in flow mapping", file("", lineCh+"\n    bot: {url: \"http://b\", enable: true}"), `config: line 8: channels[0].bot.enable: unknown field (did you mean "enabled"?)`},
 		{"unknown admin key", "admin:\n  token: x\n" + file("", lineCh), `config: line 2: admin.token: unknown field (did you mean "tokens"?)`},
+		{"unknown console key", "console:\n  enable: false\n" + file("", lineCh), `config: line 2: console.enable: unknown field (did you mean "enabled"?)`},
+		{"console enabled not a bool", "console: {enabled: yes please}\n" + file("", lineCh), `config: line 1: console.enabled: must be true or false, got "yes please"`},
 		{"key set twice", file("", lineCh+"\n    secret: again"), "config: line 8: channels[0].secret: set twice (first on line 5)"},
 		{"channels not a list", "channels: {id: x}\n", "config: line 1: channels: must be a list, not a mapping"},
 		{"channel not a mapping", "channels: [x]\n", "config: line 1: channels[0]: must be a mapping, not a single value"},

@@ -81,6 +81,9 @@ type Config struct {
 	WebhookMiddleware []fiber.Handler
 	// Metrics, when set, is served on GET /metrics.
 	Metrics http.Handler
+	// Console, when set, is served on GET /console and everything under
+	// /console/ (package console); unset, those paths answer 404.
+	Console http.Handler
 }
 
 // Gateway is the HTTP application.
@@ -157,6 +160,13 @@ func (g *Gateway) routes(cfg Config) {
 	a.Get("/readyz", g.readyz)
 	if cfg.Metrics != nil {
 		a.Get("/metrics", adaptor.HTTPHandler(cfg.Metrics))
+	}
+	if cfg.Console != nil {
+		// Static files of the browser console; the handler sets their
+		// security headers. Not API operations, so not in openapi.yaml.
+		console := adaptor.HTTPHandler(cfg.Console)
+		a.Get("/console", console)
+		a.Get("/console/*", console)
 	}
 
 	hooks := a.Group("/webhooks", cfg.WebhookMiddleware...)

@@ -23,6 +23,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/config"
+	"github.com/hookwall/hookwall/console"
 	"github.com/hookwall/hookwall/delivery"
 	"github.com/hookwall/hookwall/gateway"
 	"github.com/hookwall/hookwall/telemetry"
@@ -157,11 +158,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 		tokens = append(tokens, gateway.Token{Name: t.Name, Role: role, Secret: t.Token})
 	}
-	gw, err := gateway.New(gateway.Config{
+	gwCfg := gateway.Config{
 		Tokens: tokens, Channels: routes,
 		WebhookMiddleware: []fiber.Handler{inst.Webhooks()},
 		Metrics:           tel.MetricsHandler(),
-	}, inst.Store(store), log)
+	}
+	if cfg.Console.IsEnabled() {
+		gwCfg.Console = console.Handler()
+	}
+	gw, err := gateway.New(gwCfg, inst.Store(store), log)
 	if err != nil {
 		return err
 	}

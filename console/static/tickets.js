@@ -1,0 +1,171 @@
+// Blocked tickets (supervisor): the review queue, newest activity first.
+// Selecting a ticket shows its messages; Unblock Ticket releases them,
+// Delete drops them; the contact stays blocked either way. The list
+// refreshes itself every 3 s while the screen is open.
+import { channels, del, destination, get, path, post, withQuery } from './api.js';
+import { clearNotice, contactLink, el, errorText, showError, success, timeEl } from './dom.js';
+import { confirm } from './dialog.js';
+import { channelFilter, labelCells } from './list.js';
+import { messageItem } from './contact.js';
+
+const REFRESH_MS = 3000;
+const PAGE = 50;
+
+export function render(root) {
+  let channel = '';
+  let cursor = '';
+  let items = [];
+  let selected = '';
+  let lastKey = '';
+  let stopped = false;
+  let inFlight = false;
+  let lastError = ''; // a failing refresh is told once, not every 3 s
+
+  const columns = ['Contact', 'Channel', 'Messages', 'First message', 'Last message', 'Ticket'];
+  const tbody = el('tbody');
+  const table = el('table', {},
+    el('caption', { class: 'visually-hidden' }, 'Open blocked tickets, newest activity first'),
+    el('thead', {}, el('tr', {}, columns.map((c) => el('th', { scope: 'col' }, c)))),
+    tbody);
+  const status = el('p', { class: 'muted', 'aria-live': 'polite' });
+  const more = el('button', { type: 'button', hidden: true }, 'More');
+  const detail = el('section', { class: 'ticket-detail', 'aria-labelledby': 'h-ticket-detail', hidden: true });
+
+  root.append(
+    el('h1', {}, 'Blocked tickets'),
+    channelFilter((v) => {
+      channel = v;
+      items = [];
+      cursor = '';
+      refresh(true);
+    }),
+    el('div', { class: 'split' },
+      el('div', { class: 'list' }, el('div', { class: 'table-wrap' }, table), status, more),
+      detail));
+
+  // refresh loads the first page again, as many tickets as are shown, so
+  // that the 3 s refresh keeps what More brought in.
+  async function refresh(reset) {
+    if (inFlight && !reset) return;
+    inFlight = true;
+    const want = Math.min(500, Math.max(PAGE, reset ? PAGE : items.length));
+    const forChannel = channel;
+    try {
+      const res = await get(withQuery('/admin/v1/blocked-tickets', { channel, limit: want }));
+      if (stopped || forChannel !== channel) return;
+      if (lastError) {
+        lastError = '';
+        clearNotice();
+      }
+      show(res.items || [], res.next_cursor || '');
+    } catch (err) {
+      if (stopped || errorText(err) === lastError) return;
+      lastError = errorText(err);
+      showError(err, 'The list could not be refreshed:');
+    } finally {
+      inFlight = false;
+    }
+  }
+
+  async function loadMore() {
+    more.disabled = true;
+    try {
+      const res = await get(withQuery('/admin/v1/blocked-tickets', { channel, limit: PAGE, cursor }));
+      if (stopped) return;
+      show(items.concat(res.items || []), res.next_cursor || '');
+    } catch (err) {
+      showError(err);
+    } finally {
+      more.disabled = false;
+    }
+  }
+
+  function show(list, next) {
+    cursor = next;
+    more.hidden = !cursor;
+    const sorted = list.slice().sort((a, b) => Date.parse(b.last_message_at) - Date.parse(a.last_message_at));
+    const key = JSON.stringify(sorted) + selected;
+    items = sorted;
+    status.textContent = items.length === 0 ? 'No open blocked tickets.' : '';
+    if (selected && !items.some((t) => t.id === selected)) {
+      detail.replaceChildren(el('h2', { id: 'h-ticket-detail' }, 'Ticket'), el('p', {}, 'This ticket is no longer open.'));
+    }
+    if (key === lastKey) return; // unchanged: keep the DOM, and focus, as is
+    lastKey = key;
+    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.ticket : '';
+    tbody.replaceChildren(...items.map((t) => labelCells(row(t), columns)));
+    if (focused) {
+      const again = tbody.querySelector(`button[data-ticket="${CSS.escape(focused)}"]`);
+      if (again) again.focus();
+    }
+  }
+
+  function row(t) {
+    return el('tr', { class: t.id === selected ? 'selected' : '' },
+      el('td', {}, contactLink(t.channel, t.contact)),
+      el('td', {}, t.channel),
+      el('td', { class: 'num' }, String(t.message_count)),
+      el('td', {}, timeEl(t.first_message_at)),
+      el('td', {}, timeEl(t.last_message_at)),
+      el('td', {}, el('button', {
+        type: 'button', class: 'secondary', 'data-ticket': t.id,
+        'aria-pressed': t.id === selected ? 'true' : 'false', onclick: () => select(t.id),
+      }, 'Show messages')));
+  }
+
+  async function select(id) {
+    selected = id;
+    lastKey = '';
+    show(items, cursor);
+    detail.hidden = false;
+    detail.replaceChildren(el('h2', { id: 'h-ticket-detail' }, 'Ticket'), el('p', { class: 'muted' }, 'Loading…'));
+    try {
+      const [t, chans] = await Promise.all([
+        get(path`/admin/v1/blocked-tickets/${id}`),
+        channels().catch(() => []),
+      ]);
+      if (stopped || selected !== id) return;
+      showTicket(t, chans.find((c) => c.id === t.channel) || null);
+    } catch (err) {
+      if (stopped || selected !== id) return;
+      detail.replaceChildren(el('h2', { id: 'h-ticket-detail' }, 'Ticket'), el('p', {}, 'This ticket could not be loaded.'));
+      showError(err);
+    }
+  }
+
+  function showTicket(t, channel) {
+    const dest = destination(channel);
+    const n = t.message_count;
+    const messages = `${n} message${n === 1 ? '' : 's'}`;
+    const done = (text) => {
+      selected = '';
+      detail.hidden = true;
+      detail.replaceChildren();
+      success(text);
+      refresh(false);
+    };
+    const release = el('button', { type: 'button' }, 'Unblock Ticket');
+    release.addEventListener('click', () => confirm('Unblock ticket',
+      [`Send this ticket's ${messages} to ${dest}?`, 'The contact stays blocked.'],
+      () => post(path`/admin/v1/blocked-tickets/${t.id}/unblock`),
+      (r) => done(`${r.messages} message${r.messages === 1 ? '' : 's'} sent to ${r.routed_to === 'bot' ? 'BOT' : 'Unassigned'}.`)));
+    const remove = el('button', { type: 'button', class: 'danger' }, 'Delete');
+    remove.addEventListener('click', () => confirm('Delete ticket',
+      [`Delete this ticket and its ${messages}? They are gone for good.`, 'The contact stays blocked.'],
+      () => del(path`/admin/v1/blocked-tickets/${t.id}`),
+      () => done('The ticket is deleted.'), true));
+    detail.replaceChildren(
+      el('h2', { id: 'h-ticket-detail' }, 'Ticket of ', el('span', { class: 'contact' }, t.contact)),
+      el('p', {}, `On ${t.channel}: ${messages}, oldest first.`),
+      el('ol', { class: 'messages' }, (t.messages || []).map((m) => messageItem(m, false))),
+      el('div', { class: 'actions' }, release, remove));
+  }
+
+  more.addEventListener('click', loadMore);
+  refresh(true);
+  const timer = setInterval(() => refresh(false), REFRESH_MS);
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}
