@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 	// hookwall's logs, which the tests keep, say the same once.
 	redis.SetLogger(quietRedis{})
 	code := m.Run()
+	stopBrowser()
 	if buildDir != "" {
 		_ = os.RemoveAll(buildDir)
 	}

@@ -322,6 +322,9 @@ type hwOptions struct {
 	MaxAttempts int
 	// DropProxy puts a dropProxy between hookwall and the redis-server.
 	DropProxy bool
+	// WebOutbound is the web chat channel's outbound_url, where agents'
+	// replies go; a closed port when empty.
+	WebOutbound string
 	// AnyTopology runs hookwall on the Redis topology HOOKWALL_TEST_REDIS
 	// selects (redistest.StartTopology): one server, Cluster or Sentinel.
 	// A test with it neither stops Redis nor needs the proxy: it excludes
@@ -348,9 +351,12 @@ type configData struct {
 	Redis, RedisURL string
 	// Grace is shutdown.grace (5s when empty); ReadinessDelay is
 	// shutdown.readiness_delay (absent when empty).
-	Grace, ReadinessDelay                    string
-	AgentToken, SupervisorToken, AdminToken  string
-	LineSecret, WebKey                       string
+	Grace, ReadinessDelay                   string
+	AgentToken, SupervisorToken, AdminToken string
+	LineSecret, WebKey                      string
+	// WebOutboundURL is the web chat channel's outbound_url; a closed port
+	// when empty.
+	WebOutboundURL                           string
 	BotURL, BotKey, HelpdeskURL, HelpdeskKey string
 	MaxAttempts                              int
 	LeaseTTL                                 string
@@ -369,6 +375,9 @@ func renderConfig(t testing.TB, d configData) []byte {
 	}
 	if d.LeaseTTL == "" {
 		d.LeaseTTL = "15s"
+	}
+	if d.WebOutboundURL == "" {
+		d.WebOutboundURL = "http://127.0.0.1:9/outbound"
 	}
 	if d.Grace == "" {
 		d.Grace = "5s"
@@ -390,7 +399,7 @@ func renderConfig(t testing.TB, d configData) []byte {
 func startHookwall(t *testing.T, o hwOptions) *hw {
 	t.Helper()
 	h := &hw{}
-	d := configData{Listen: freeAddr(t), MaxAttempts: o.MaxAttempts}
+	d := configData{Listen: freeAddr(t), MaxAttempts: o.MaxAttempts, WebOutboundURL: o.WebOutbound}
 	if o.AnyTopology {
 		if len(o.RedisArgs) > 0 || o.DropProxy {
 			t.Fatal("startHookwall: AnyTopology excludes RedisArgs and DropProxy")
