@@ -161,6 +161,23 @@ func (s *Store) GetTicket(ctx context.Context, id string) (Ticket, error) {
 	return t, nil
 }
 
+// OpenTicket returns the contact's open blocked ticket without its messages,
+// or ErrNotFound when it has none.
+func (s *Store) OpenTicket(ctx context.Context, channel, contact string) (Ticket, error) {
+	if err := ValidateContact(contact); err != nil {
+		return Ticket{}, err
+	}
+	v, err := s.rdb.HGetAll(ctx, keysOf(channel, contact).ticket).Result()
+	if err != nil {
+		return Ticket{}, storeErr(err)
+	}
+	t, ok := ticketFrom(v)
+	if !ok {
+		return Ticket{}, ErrNotFound
+	}
+	return t, nil
+}
+
 func ticketFrom(v map[string]string) (Ticket, bool) {
 	if v["id"] == "" {
 		return Ticket{}, false

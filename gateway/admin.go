@@ -128,6 +128,9 @@ type contactStatus struct {
 	Block   *blocklist.Entry `json:"block"`
 	// Enforced says whether blocks apply now (block_contact_enabled).
 	Enforced bool `json:"enforced"`
+	// OpenTicket is the contact's open blocked ticket, without its
+	// messages: what Unblock All would release and Delete All delete.
+	OpenTicket *blocklist.Ticket `json:"open_ticket"`
 }
 
 func (g *Gateway) contactStatus(c *fiber.Ctx) error {
@@ -146,6 +149,13 @@ func (g *Gateway) contactStatus(c *fiber.Ctx) error {
 	switch {
 	case err == nil:
 		st.Blocked, st.Block = true, &e
+	case !errors.Is(err, blocklist.ErrNotFound):
+		return err
+	}
+	t, err := g.store.OpenTicket(ctx, ch.Adapter.ID(), co)
+	switch {
+	case err == nil:
+		st.OpenTicket = &t
 	case !errors.Is(err, blocklist.ErrNotFound):
 		return err
 	}

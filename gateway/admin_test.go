@@ -228,3 +228,28 @@ func TestStoreOutage(t *testing.T) {
 		t.Fatal("a reply was sent without a blocklist check")
 	}
 }
+
+// TestContactOpenTicket: the contact status shows an agent the contact's
+// open blocked ticket, which the Unblock dialog counts.
+func TestContactOpenTicket(t *testing.T) {
+	e := newEnv(t)
+	const path = "/admin/v1/channels/line-main/contacts/U1"
+	if r := e.do("GET", path, agentToken, ""); r.status != 200 || r.body["open_ticket"] != nil {
+		t.Fatalf("before: %d %s; want open_ticket null", r.status, r.raw)
+	}
+	if r := e.do("POST", path+"/block", agentToken, `{}`); r.status != 200 {
+		t.Fatalf("block: %d %s", r.status, r.raw)
+	}
+	events := `[{"contact":"U1","id":"t1","type":"message","raw":{}},{"contact":"U1","id":"t2","type":"message","raw":{}}]`
+	if r := e.do("POST", "/webhooks/line-main", "", events, "X-Fake-Signature", "good"); r.raw != `{"forwarded":0,"recorded":0,"queued":2,"duplicates":0}` {
+		t.Fatalf("webhook: %d %s", r.status, r.raw)
+	}
+	r := e.do("GET", path, agentToken, "")
+	tk, _ := r.body["open_ticket"].(map[string]any)
+	if r.status != 200 || tk == nil || tk["message_count"] != 2.0 || tk["contact"] != "U1" {
+		t.Fatalf("after: %d %s; want the open ticket of 2 messages", r.status, r.raw)
+	}
+	if _, ok := tk["messages"]; ok {
+		t.Errorf("open_ticket carries the messages: %s", r.raw)
+	}
+}

@@ -33,6 +33,7 @@ type Store interface {
 	GetConversation(ctx context.Context, channel, contact string) (blocklist.Conversation, error)
 	ListTickets(ctx context.Context, req blocklist.TicketListRequest) ([]blocklist.Ticket, string, error)
 	GetTicket(ctx context.Context, id string) (blocklist.Ticket, error)
+	OpenTicket(ctx context.Context, channel, contact string) (blocklist.Ticket, error)
 	ReleaseTicket(ctx context.Context, id, actor string) (blocklist.Release, error)
 	DeleteTicket(ctx context.Context, id, actor string) error
 	DeadLetters(ctx context.Context, limit int, cursor string) ([]blocklist.DeadLetter, string, error)

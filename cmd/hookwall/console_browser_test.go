@@ -303,6 +303,8 @@ func TestBrowserUnblock(t *testing.T) {
 	agent.click(release)
 	agent.click("Unblock")
 	agent.waitText("Unblock contact")
+	// An agent is told what Unblock All and Delete All act on.
+	agent.waitText("This contact has 1 blocked ticket (1 message).")
 	agent.screenshot("unblock-dialog")
 	agent.click("Cancel")
 	agent.waitNoText("Unblock contact")

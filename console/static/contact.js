@@ -1,6 +1,6 @@
 // Contact view (agent): a contact's block status, latest conversation and
 // open blocked ticket, with Block, Unblock and a reply box.
-import { can, channels, destination, get, path, post, withQuery } from './api.js';
+import { can, channels, destination, get, path, post } from './api.js';
 import { clearNotice, dash, el, field, showError, success, timeEl } from './dom.js';
 import { modal } from './dialog.js';
 
@@ -19,22 +19,10 @@ export function render(root, { me, params }) {
   const base = path`/admin/v1/channels/${channelId}/contacts/${contactId}`;
   const supervisor = can(me.role, 'supervisor');
 
-  async function findTicket() {
-    let cursor = '';
-    for (let i = 0; i < 20; i++) {
-      const page = await get(withQuery('/admin/v1/blocked-tickets', { channel: channelId, limit: 500, cursor }));
-      const t = (page.items || []).find((x) => x.contact === contactId);
-      if (t) return t;
-      cursor = page.next_cursor;
-      if (!cursor) return null;
-    }
-    return null;
-  }
-
   async function load() {
     body.setAttribute('aria-busy', 'true');
     try {
-      const [status, conversation, chans, ticket] = await Promise.all([
+      const [status, conversation, chans] = await Promise.all([
         get(base),
         get(`${base}/conversation`).catch((err) => {
           if (err.status === 404 && err.code === 'not_found') return null;
@@ -44,8 +32,9 @@ export function render(root, { me, params }) {
           showError(err, 'Could not load the channels:');
           return [];
         }),
-        supervisor ? findTicket() : Promise.resolve(undefined),
       ]);
+      // The contact's open blocked ticket, as the status reports it.
+      const ticket = status.open_ticket || null;
       if (!root.isConnected) return;
       const channel = chans.find((c) => c.id === channelId) || null;
       // The view is rebuilt: keep focus on the button of the same name
@@ -55,7 +44,7 @@ export function render(root, { me, params }) {
       body.replaceChildren(...[
         statusSection(status, channel, ticket),
         conversationSection(conversation),
-        supervisor ? ticketSection(ticket) : null,
+        ticketSection(ticket),
         replySection(status)].filter(Boolean));
       if (refocus) {
         const again = [...body.querySelectorAll('button')].find((b) => b.textContent === refocus && !b.disabled);
@@ -138,10 +127,8 @@ export function render(root, { me, params }) {
 
   function unblockDialog(channel, ticket) {
     const dest = destination(channel);
-    const count = supervisor
-      ? el('p', {}, `This contact has ${ticket ? 1 : 0} blocked ticket${ticket ? '' : 's'}`,
-        ticket ? ` (${ticket.message_count} message${ticket.message_count === 1 ? '' : 's'}).` : '.')
-      : el('p', {}, 'Only supervisors can see blocked tickets; an open one is handled as you choose.');
+    const count = el('p', {}, `This contact has ${ticket ? 1 : 0} blocked ticket${ticket ? '' : 's'}`,
+      ticket ? ` (${ticket.message_count} message${ticket.message_count === 1 ? '' : 's'}).` : '.');
     const all = el('button', { type: 'button', 'aria-describedby': 'unblock-all-desc' }, 'Unblock All');
     const delAll = el('button', { type: 'button', class: 'danger', 'aria-describedby': 'delete-all-desc' }, 'Delete All');
     const cancel = el('button', { type: 'button', class: 'secondary' }, 'Cancel');
@@ -200,7 +187,9 @@ export function render(root, { me, params }) {
     section.append(
       el('p', {}, `Open ticket with ${ticket.message_count} message${ticket.message_count === 1 ? '' : 's'}, first `,
         timeEl(ticket.first_message_at), ', last ', timeEl(ticket.last_message_at), '.'),
-      el('p', {}, el('a', { href: '#/tickets' }, 'Review it in Blocked tickets')));
+      supervisor
+        ? el('p', {}, el('a', { href: '#/tickets' }, 'Review it in Blocked tickets'))
+        : el('p', { class: 'muted' }, 'A supervisor reviews it; Unblock releases or deletes it.'));
     return section;
   }
 
