@@ -603,3 +603,50 @@ func (b *tab) screenshot(name string) {
 	}
 	b.do("restoring the desktop size", chromedp.EmulateViewport(desktopSize[0], desktopSize[1]))
 }
+
+// choose picks the option shown as option in the select labelled label, as
+// a person's choice in the list does: the select's value changes and it
+// fires input and change.
+func (b *tab) choose(label, option string) {
+	b.t.Helper()
+	b.one(fmt.Sprintf("the field labelled %q", label), fieldJS(label, ""))
+	got := eval[string](b, `(() => {
+const s = `+fieldJS(label, "")+`[0];
+const o = [...s.options].find(o => o.textContent.trim() === `+jsString(option)+`);
+if (!o) return 'no option';
+s.value = o.value;
+s.dispatchEvent(new Event('input', {bubbles: true}));
+s.dispatchEvent(new Event('change', {bubbles: true}));
+return 'ok';
+})()`)
+	if got != "ok" {
+		b.fatalf("the field labelled %q has no option %q", label, option)
+	}
+}
+
+// setValue sets the value of the field labelled label, for the fields a
+// person fills with a picker (date and time) rather than by typing, and
+// fires input and change.
+func (b *tab) setValue(label, value string) {
+	b.t.Helper()
+	b.one(fmt.Sprintf("the field labelled %q", label), fieldJS(label, ""))
+	eval[any](b, `(() => {
+const e = `+fieldJS(label, "")+`[0];
+e.value = `+jsString(value)+`;
+e.dispatchEvent(new Event('input', {bubbles: true}));
+e.dispatchEvent(new Event('change', {bubbles: true}));
+})()`)
+}
+
+// focus moves the keyboard focus to the control named name, as Tab does.
+func (b *tab) focus(name string) {
+	b.t.Helper()
+	b.one(fmt.Sprintf("the control %q", name), controlJS(name, ""))
+	eval[any](b, controlJS(name, "")+`[0].focus()`)
+}
+
+// press presses keys (kb.Enter, kb.Escape...) on what has the focus.
+func (b *tab) press(what, keys string) {
+	b.t.Helper()
+	b.do("pressing "+what, chromedp.KeyEvent(keys))
+}

@@ -11,6 +11,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp/kb"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
@@ -60,11 +63,8 @@ func TestBrowserSignIn(t *testing.T) {
 		b.screenshot("recent-contacts-empty")
 
 		b.click("Sign out")
-		b.one("the field labelled \"Admin token\"", fieldJS("Admin token", ""))
 		b.waitNoText("e2e-agent")
-		if s := eval[string](b, `JSON.stringify(sessionStorage)`); strings.Contains(s, agentToken) {
-			b.fatalf("after Sign out sessionStorage still holds the token: %s", s)
-		}
+		b.wantSignedOut("Sign out", agentToken)
 		if b.has("Recent contacts") {
 			b.fatalf("after Sign out the navigation is still shown")
 		}
@@ -561,5 +561,223 @@ func TestBrowserMore(t *testing.T) {
 	agent.waitJS("More to go", "!("+controlJS("More", "")+".length)")
 	if got := eval[int](agent, `document.querySelectorAll('tbody tr').length`); got != n {
 		agent.fatalf("the list has %d rows; want %d", got, n)
+	}
+
+	// A block made elsewhere comes in with the next refresh, which keeps
+	// as many rows as More brought: the one it pushes down goes to the
+	// next page, and More is back.
+	h.block(t, "line-main", "Ubrowser-more-0000", nil) // second, by contact
+	agent.waitRow("Ubrowser-more-0000")
+	agent.waitRow("Ubrowser-more-049")
+	agent.one("the control \"More\"", controlJS("More", ""))
+	if got := eval[int](agent, `document.querySelectorAll('tbody tr').length`); got != n {
+		agent.fatalf("after the refresh the list has %d rows; want %d", got, n)
+	}
+}
+
+// problemDetail is the detail of a problem+json answer.
+func problemDetail(t *testing.T, a answer) string {
+	t.Helper()
+	var p struct {
+		Detail string `json:"detail"`
+	}
+	if err := json.Unmarshal(a.Body, &p); err != nil || p.Detail == "" {
+		t.Fatalf("answer %d %s: no problem detail (%v)", a.Status, a.Body, err)
+	}
+	return p.Detail
+}
+
+// TestBrowserListsRefresh: Recent contacts and Blocked show what happens
+// while they are open, without a reload, and a refresh keeps what More
+// brought in.
+func TestBrowserListsRefresh(t *testing.T) {
+	sharedBrowser(t) // fails or skips before starting anything without Chromium
+	h := startHookwall(t, hwOptions{})
+	const contact = "Ubrowser-refresh-0001"
+	agent := signedIn(t, h, "agent", agentToken)
+	agent.waitHeading("Recent contacts")
+	agent.waitText("No contacts yet.")
+	h.line(t, contact, "written while the list is open")
+	agent.waitRow(contact, "written while the list is open") // no reload
+
+	agent.click("Blocked")
+	agent.waitHeading("Blocked")
+	agent.waitText("No contact is blocked.")
+	h.block(t, "line-main", contact, map[string]string{"note": "blocked from another console"})
+	agent.waitRow(contact, "blocked from another console") // no reload
+}
+
+// TestBrowserBlockSwitchedOff: with "Enable block contact" off, the contact
+// view says blocking is off, and Block is refused with the reason.
+func TestBrowserBlockSwitchedOff(t *testing.T) {
+	sharedBrowser(t) // fails or skips before starting anything without Chromium
+	h := startHookwall(t, hwOptions{})
+	const contact = "Ubrowser-switched-off"
+	h.line(t, contact, "hello")
+
+	admin := signedIn(t, h, "admin", adminToken)
+	admin.click("Settings")
+	admin.waitHeading("Settings")
+	admin.waitText("On")
+	admin.click("Enable block contact")
+	admin.waitText("Success")
+	if settingEnabled(t, h) {
+		t.Fatal("after switching off, block_contact_enabled is true")
+	}
+
+	agent := signedIn(t, h, "agent", agentToken)
+	agent.waitHeading("Recent contacts")
+	agent.click(contact)
+	agent.waitHeading("Contact")
+	agent.waitText("Blocking is switched off")
+	agent.click("Block")
+	agent.waitText("Block contact")
+	agent.click("Block") // the dialog's
+	agent.waitText("Blocking is switched off in Settings")
+	// The reason is the API's own problem detail of the 409.
+	a := h.api(t, http.MethodPost, "/admin/v1/channels/line-main/contacts/"+contact+"/block", agentToken, nil)
+	if a.Status != http.StatusConflict || a.code() != "feature_disabled" {
+		t.Fatalf("block with the feature off = %d %s; want 409 feature_disabled", a.Status, a.Body)
+	}
+	agent.waitText(problemDetail(t, a))
+	agent.screenshot("block-switched-off")
+	if st := h.contact(t, "line-main", contact); st.Blocked {
+		t.Errorf("with the feature off the contact got blocked: %+v", st)
+	}
+}
+
+// TestBrowserBlockRecord: the Block dialog's Cancel blocks nothing; its
+// Action and Expires are what the block gets; with the action record a
+// message of the blocked contact shows on the conversation marked
+// "automation off".
+func TestBrowserBlockRecord(t *testing.T) {
+	sharedBrowser(t) // fails or skips before starting anything without Chromium
+	h := startHookwall(t, hwOptions{})
+	const contact = "Ubrowser-record-0001"
+	h.line(t, contact, "before the block")
+	agent := signedIn(t, h, "agent", agentToken)
+	agent.waitHeading("Recent contacts")
+	agent.click(contact)
+	agent.waitHeading("Contact")
+	agent.waitText("before the block")
+
+	agent.click("Block")
+	agent.waitText("Block contact")
+	agent.fill("Note", "not this time")
+	agent.click("Cancel")
+	agent.waitNoText("Block contact")
+	if st := h.contact(t, "line-main", contact); st.Blocked {
+		t.Fatalf("after Cancel the contact is blocked: %+v", st)
+	}
+
+	agent.click("Block")
+	agent.waitText("Block contact")
+	agent.fill("Note", "recorded only")
+	agent.choose("Action", "record")
+	const expires = "2030-12-31T23:30" // the browser's time zone
+	agent.setValue("Expires", expires)
+	agent.click("Block") // the dialog's
+	agent.waitText("Success")
+	agent.waitText("recorded only")
+	st := h.contact(t, "line-main", contact)
+	if !st.Blocked || st.Block == nil || st.Block.Action != "record" || st.Block.ExpiresAt == nil {
+		t.Fatalf("after Block the contact is %+v; want blocked with the action record and an expiry", st)
+	}
+	if want := eval[string](agent, `new Date(`+jsString(expires)+`).toISOString()`); !st.Block.ExpiresAt.Equal(mustTime(t, want)) {
+		t.Errorf("the block expires at %s; want %s", st.Block.ExpiresAt, want)
+	}
+	// The entry shows the expiry as the browser's time, not "Never".
+	shown := eval[string](agent, `(() => { const dt = [...document.querySelectorAll('dl.entry dt')].find(d => d.textContent === 'Expires'); return dt ? dt.nextElementSibling.innerText : ''; })()`)
+	if want := eval[string](agent, `new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' }).format(new Date(`+jsString(expires)+`))`); shown != want {
+		t.Errorf("the block entry's Expires shows %q; want %q", shown, want)
+	}
+
+	if c := h.line(t, contact, "written while recorded"); c != (counts{Recorded: 1}) {
+		t.Fatalf("a message of the recorded contact: %+v; want recorded 1", c)
+	}
+	h.helpdesk.waitText(t, contact, "written while recorded")
+	agent.click("Recent contacts")
+	agent.waitHeading("Recent contacts")
+	agent.click(contact)
+	agent.waitHeading("Contact")
+	agent.waitRow("written while recorded", "automation off")
+	agent.screenshot("contact-recorded")
+	if got := texts(h.bot.envs(contact)); !slices.Equal(got, []string{"before the block"}) {
+		t.Errorf("the bot got %q; want only the message before the block", got)
+	}
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestBrowserRevokedToken: a token hookwall no longer accepts ends the
+// session: the sign-in form shows the 401's reason and the tab forgets the
+// token.
+func TestBrowserRevokedToken(t *testing.T) {
+	sharedBrowser(t) // fails or skips before starting anything without Chromium
+	h := startHookwall(t, hwOptions{})
+	agent := signedIn(t, h, "agent", agentToken)
+	agent.waitHeading("Recent contacts")
+
+	// The agent's token leaves admin.tokens: hookwall restarts without it.
+	h.restart(t, func(d *configData) { d.AgentToken = "e2e-agent-token-replaced-01" })
+	a := h.api(t, http.MethodGet, "/admin/v1/me", agentToken, nil)
+	if a.Status != http.StatusUnauthorized {
+		t.Fatalf("GET /admin/v1/me with the revoked token = %d %s; want 401", a.Status, a.Body)
+	}
+	reason := problemDetail(t, a)
+
+	agent.click("Blocked")
+	agent.waitText("Signed out: " + reason)
+	agent.screenshot("sign-in-revoked")
+	agent.wantSignedOut("the 401", agentToken)
+	if agent.has("Sign out") {
+		agent.fatalf("after the 401 the header still offers Sign out")
+	}
+}
+
+// TestBrowserKeyboardDialog: a dialog opened from the keyboard closes with
+// Escape and gives the focus back to the button that opened it.
+func TestBrowserKeyboardDialog(t *testing.T) {
+	sharedBrowser(t) // fails or skips before starting anything without Chromium
+	h := startHookwall(t, hwOptions{})
+	const contact = "Ubrowser-keyboard-01"
+	h.line(t, contact, "hello")
+	agent := signedIn(t, h, "agent", agentToken)
+	agent.waitHeading("Recent contacts")
+	agent.click(contact)
+	agent.waitHeading("Contact")
+	agent.waitText("Not blocked")
+
+	agent.focus("Block")
+	agent.press("Enter", kb.Enter)
+	agent.waitText("Block contact")
+	agent.waitJS("the focus in the dialog", `!!document.activeElement && !!document.activeElement.closest('dialog[open]')`)
+	// The dialog's close event comes after the browser's own focus
+	// fixup: the focus is checked once the event has been handled.
+	eval[any](agent, `document.addEventListener('close', () => { window.__dialogClosed = true; }, true)`)
+	agent.press("Escape", kb.Escape)
+	agent.waitNoText("Block contact")
+	agent.waitJS("the dialog's close event", `window.__dialogClosed === true`)
+	if !eval[bool](agent, `!!document.activeElement && document.activeElement.tagName === 'BUTTON' && document.activeElement.textContent === 'Block' && !document.activeElement.closest('dialog')`) {
+		agent.fatalf("after Escape the focus is on %s; want the Block button that opened the dialog", eval[string](agent, `document.activeElement ? document.activeElement.tagName + ' ' + document.activeElement.textContent.slice(0, 40) : 'nothing'`))
+	}
+	if st := h.contact(t, "line-main", contact); st.Blocked {
+		t.Errorf("Escape blocked the contact: %+v", st)
+	}
+}
+
+// wantSignedOut checks that after what the tab shows the sign-in form and
+// no longer holds the token.
+func (b *tab) wantSignedOut(after, token string) {
+	b.one("the field labelled \"Admin token\"", fieldJS("Admin token", ""))
+	if s := eval[string](b, `JSON.stringify(sessionStorage)`); strings.Contains(s, token) {
+		b.fatalf("after %s sessionStorage still holds the token: %s", after, s)
 	}
 }

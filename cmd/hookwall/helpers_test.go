@@ -312,6 +312,10 @@ type hw struct {
 	// idPrefix starts every event id of eventID: replicas sharing one
 	// Redis must not send each other's ids, or they would be duplicates.
 	idPrefix string
+	// conf is the configuration of startHookwall's serve; stop ends that
+	// serve (restart).
+	conf configData
+	stop func()
 }
 
 // hwOptions tunes startHookwall.
@@ -351,7 +355,9 @@ type configData struct {
 	Redis, RedisURL string
 	// Grace is shutdown.grace (5s when empty); ReadinessDelay is
 	// shutdown.readiness_delay (absent when empty).
-	Grace, ReadinessDelay                   string
+	Grace, ReadinessDelay string
+	// AgentToken, SupervisorToken and AdminToken are the admin tokens;
+	// agentToken, supervisorToken and adminToken when empty.
 	AgentToken, SupervisorToken, AdminToken string
 	LineSecret, WebKey                      string
 	// WebOutboundURL is the web chat channel's outbound_url; a closed port
@@ -368,7 +374,16 @@ func renderConfig(t testing.TB, d configData) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.AgentToken, d.SupervisorToken, d.AdminToken = agentToken, supervisorToken, adminToken
+	for _, tok := range []struct {
+		field *string
+		def   string
+	}{
+		{&d.AgentToken, agentToken}, {&d.SupervisorToken, supervisorToken}, {&d.AdminToken, adminToken},
+	} {
+		if *tok.field == "" {
+			*tok.field = tok.def
+		}
+	}
 	d.LineSecret, d.WebKey, d.BotKey, d.HelpdeskKey = lineSecret, webKey, botKey, helpdeskKey
 	if d.MaxAttempts == 0 {
 		d.MaxAttempts = 3
@@ -419,31 +434,52 @@ func startHookwall(t *testing.T, o hwOptions) *hw {
 	h.bot = newFakeTarget(t, "bot", botKey)
 	h.helpdesk = newFakeTarget(t, "helpdesk", helpdeskKey)
 	d.BotURL, d.HelpdeskURL = h.bot.URL(), h.helpdesk.URL()
-	cfg, err := config.Parse(renderConfig(t, d), func(string) (string, bool) { return "", false })
+	h.base = "http://" + d.Listen
+	h.client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	h.conf = d
+	h.serve(t)
+	return h
+}
+
+// serve runs hookwall's serve on h.conf until the test ends or h.stop is
+// called, and waits until it is ready.
+func (h *hw) serve(t *testing.T) {
+	t.Helper()
+	cfg, err := config.Parse(renderConfig(t, h.conf), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.base = "http://" + d.Listen
-	h.client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, cfg, log) }()
-	t.Cleanup(func() {
-		h.client.CloseIdleConnections()
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
+	var once sync.Once
+	h.stop = func() {
+		once.Do(func() {
+			h.client.CloseIdleConnections()
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("serve: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Errorf("serve did not return within 15s of its context ending")
 			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("serve did not return within 15s of its context ending")
-		}
-	})
+		})
+	}
+	t.Cleanup(h.stop)
 	waitReady(t, h.client, h.base, done)
-	return h
+}
+
+// restart stops hookwall and starts it again on the same address, Redis and
+// targets, with the configuration edit changes: a token taken out of
+// admin.tokens, say.
+func (h *hw) restart(t *testing.T, edit func(*configData)) {
+	t.Helper()
+	h.stop()
+	edit(&h.conf)
+	h.serve(t)
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.

@@ -8,7 +8,7 @@ export function render(root) {
     caption: 'Audit log, newest first',
     columns: ['When', 'Actor', 'Action', 'Channel', 'Contact', 'Ticket', 'Detail'],
     empty: 'Nothing audited yet.',
-    load: (cursor) => get(withQuery('/admin/v1/audit', { cursor, limit: 50 })),
+    load: (cursor, limit) => get(withQuery('/admin/v1/audit', { cursor, limit })),
     row: (a) => el('tr', {},
       el('td', {}, timeEl(a.at)),
       el('td', {}, dash(a.actor)),

@@ -1,7 +1,8 @@
-// Blocked (agent): the block entries, by channel then contact.
+// Blocked (agent): the block entries, by channel then contact. The list
+// refreshes itself while the screen is open.
 import { get, withQuery } from './api.js';
 import { contactLink, dash, el, timeEl } from './dom.js';
-import { channelFilter, pagedTable } from './list.js';
+import { autoRefresh, channelFilter, pagedTable } from './list.js';
 
 export function render(root) {
   let channel = '';
@@ -9,7 +10,7 @@ export function render(root) {
     caption: 'Blocked contacts',
     columns: ['Channel', 'Contact', 'Note', 'Action', 'Blocked by', 'When', 'Expires'],
     empty: 'No contact is blocked.',
-    load: (cursor) => get(withQuery('/admin/v1/blocked-contacts', { channel, cursor, limit: 50 })),
+    load: (cursor, limit) => get(withQuery('/admin/v1/blocked-contacts', { channel, cursor, limit })),
     row: (b) => el('tr', {},
       el('td', {}, b.channel),
       el('td', {}, contactLink(b.channel, b.contact)),
@@ -27,4 +28,5 @@ export function render(root) {
     }),
     list.node);
   list.reload();
+  return autoRefresh(root, list.refresh);
 }

@@ -1,7 +1,7 @@
 // Contact view (agent): a contact's block status, latest conversation and
 // open blocked ticket, with Block, Unblock and a reply box.
 import { can, channels, destination, get, path, post } from './api.js';
-import { clearNotice, dash, el, field, showError, success, timeEl } from './dom.js';
+import { clearNotice, dash, el, errorText, field, showError, success, timeEl } from './dom.js';
 import { modal } from './dialog.js';
 
 export function render(root, { me, params }) {
@@ -119,7 +119,9 @@ export function render(root, { me, params }) {
       } catch (err) {
         m.busy(false);
         if (err.status === 401) m.close();
-        else m.fail(err);
+        else if (err.code === 'feature_disabled') {
+          m.fail({ detail: `Blocking is switched off in Settings (an admin can switch "Enable block contact" on): ${errorText(err)}.` });
+        } else m.fail(err);
       }
     });
     note.focus();

@@ -1,7 +1,8 @@
-// Recent contacts (agent): who wrote last, newest first.
+// Recent contacts (agent): who wrote last, newest first. The list
+// refreshes itself while the screen is open.
 import { get, withQuery } from './api.js';
 import { contactLink, dash, el, timeEl, yesNo } from './dom.js';
-import { channelFilter, pagedTable } from './list.js';
+import { autoRefresh, channelFilter, pagedTable } from './list.js';
 
 export function render(root) {
   let channel = '';
@@ -9,7 +10,7 @@ export function render(root) {
     caption: 'Recent contacts, newest first',
     columns: ['Channel', 'Contact', 'Last message', 'Preview', 'Blocked'],
     empty: 'No contacts yet.',
-    load: (cursor) => get(withQuery('/admin/v1/contacts', { channel, cursor, limit: 50 })),
+    load: (cursor, limit) => get(withQuery('/admin/v1/contacts', { channel, cursor, limit })),
     row: (c) => el('tr', {},
       el('td', {}, c.channel),
       el('td', {}, contactLink(c.channel, c.contact)),
@@ -25,4 +26,5 @@ export function render(root) {
     }),
     list.node);
   list.reload();
+  return autoRefresh(root, list.refresh);
 }

@@ -9,7 +9,7 @@ export function render(root) {
     caption: 'Dead letters, oldest first',
     columns: ['Reason', 'Attempts', 'Target', 'Contact', 'Parked at', 'Retry'],
     empty: 'No dead letters.',
-    load: (cursor) => get(withQuery('/admin/v1/dead-letters', { cursor, limit: 50 })),
+    load: (cursor, limit) => get(withQuery('/admin/v1/dead-letters', { cursor, limit })),
     row,
   });
 

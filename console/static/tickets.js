@@ -1,15 +1,12 @@
 // Blocked tickets (supervisor): the review queue, newest activity first.
 // Selecting a ticket shows its messages; Unblock Ticket releases them,
 // Delete drops them; the contact stays blocked either way. The list
-// refreshes itself every 3 s while the screen is open.
+// refreshes itself while the screen is open.
 import { channels, del, destination, get, path, post, withQuery } from './api.js';
-import { clearNotice, contactLink, el, errorText, showError, success, timeEl } from './dom.js';
+import { contactLink, el, showError, success, timeEl } from './dom.js';
 import { confirm } from './dialog.js';
-import { channelFilter, labelCells } from './list.js';
+import { autoRefresh, channelFilter, labelCells, PAGE, refreshLimit } from './list.js';
 import { messageItem } from './contact.js';
-
-const REFRESH_MS = 3000;
-const PAGE = 50;
 
 export function render(root) {
   let channel = '';
@@ -18,8 +15,6 @@ export function render(root) {
   let selected = '';
   let lastKey = '';
   let stopped = false;
-  let inFlight = false;
-  let lastError = ''; // a failing refresh is told once, not every 3 s
 
   const columns = ['Contact', 'Channel', 'Messages', 'First message', 'Last message', 'Ticket'];
   const tbody = el('tbody');
@@ -43,28 +38,19 @@ export function render(root) {
       el('div', { class: 'list' }, el('div', { class: 'table-wrap' }, table), status, more),
       detail));
 
-  // refresh loads the first page again, as many tickets as are shown, so
-  // that the 3 s refresh keeps what More brought in.
-  async function refresh(reset) {
-    if (inFlight && !reset) return;
-    inFlight = true;
-    const want = Math.min(500, Math.max(PAGE, reset ? PAGE : items.length));
+  // load gets the first page again, as many tickets as are shown, so that
+  // the refresh keeps what More brought in; it rejects when it fails.
+  async function load(reset) {
     const forChannel = channel;
-    try {
-      const res = await get(withQuery('/admin/v1/blocked-tickets', { channel, limit: want }));
-      if (stopped || forChannel !== channel) return;
-      if (lastError) {
-        lastError = '';
-        clearNotice();
-      }
-      show(res.items || [], res.next_cursor || '');
-    } catch (err) {
-      if (stopped || errorText(err) === lastError) return;
-      lastError = errorText(err);
-      showError(err, 'The list could not be refreshed:');
-    } finally {
-      inFlight = false;
-    }
+    const res = await get(withQuery('/admin/v1/blocked-tickets', { channel, limit: reset ? PAGE : refreshLimit(items.length) }));
+    if (stopped || forChannel !== channel) return;
+    show(res.items || [], res.next_cursor || '');
+  }
+
+  function refresh(reset) {
+    load(reset).catch((err) => {
+      if (!stopped) showError(err);
+    });
   }
 
   async function loadMore() {
@@ -163,9 +149,9 @@ export function render(root) {
 
   more.addEventListener('click', loadMore);
   refresh(true);
-  const timer = setInterval(() => refresh(false), REFRESH_MS);
+  const stop = autoRefresh(root, () => load(false));
   return () => {
     stopped = true;
-    clearInterval(timer);
+    stop();
   };
 }
