@@ -1,16 +1,15 @@
 // Blocked (agent): the block entries, by channel then contact. The list
 // refreshes itself while the screen is open.
-import { get, withQuery } from './api.js';
 import { contactLink, dash, el, timeEl } from './dom.js';
-import { autoRefresh, channelFilter, pagedTable } from './list.js';
+import { channelList } from './list.js';
 
 export function render(root) {
-  let channel = '';
-  const list = pagedTable({
+  return channelList(root, {
+    title: 'Blocked',
+    path: '/admin/v1/blocked-contacts',
     caption: 'Blocked contacts',
     columns: ['Channel', 'Contact', 'Note', 'Action', 'Blocked by', 'When', 'Expires'],
     empty: 'No contact is blocked.',
-    load: (cursor, limit) => get(withQuery('/admin/v1/blocked-contacts', { channel, cursor, limit })),
     row: (b) => el('tr', {},
       el('td', {}, b.channel),
       el('td', {}, contactLink(b.channel, b.contact)),
@@ -20,13 +19,4 @@ export function render(root) {
       el('td', {}, timeEl(b.blocked_at)),
       el('td', {}, b.expires_at ? timeEl(b.expires_at) : el('span', { class: 'muted' }, 'Never'))),
   });
-  root.append(
-    el('h1', {}, 'Blocked'),
-    channelFilter((v) => {
-      channel = v;
-      list.reload();
-    }),
-    list.node);
-  list.reload();
-  return autoRefresh(root, list.refresh);
 }

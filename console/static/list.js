@@ -1,6 +1,6 @@
 // Shared pieces of the list screens: the channel filter, a table that
 // pages with "More", and the refresh of a list while its screen is open.
-import { channels } from './api.js';
+import { channels, get, withQuery } from './api.js';
 import { clearNotice, el, errorText, field, showError } from './dom.js';
 
 // REFRESH_MS is how often an open list refreshes itself.
@@ -143,4 +143,24 @@ export function pagedTable({ caption, columns, load, row, empty }) {
   more.addEventListener('click', () => page(false));
   const node = el('div', { class: 'list' }, el('div', { class: 'table-wrap' }, table), status, more);
   return { node, reload: () => page(true), refresh };
+}
+
+// channelList puts on the screen a titled listing of the API at path,
+// filtered by channel, paged with More and refreshed while the screen is
+// open; it returns the refresh's stop function.
+export function channelList(root, { title, path, caption, columns, empty, row }) {
+  let channel = '';
+  const list = pagedTable({
+    caption, columns, empty, row,
+    load: (cursor, limit) => get(withQuery(path, { channel, cursor, limit })),
+  });
+  root.append(
+    el('h1', {}, title),
+    channelFilter((v) => {
+      channel = v;
+      list.reload();
+    }),
+    list.node);
+  list.reload();
+  return autoRefresh(root, list.refresh);
 }
