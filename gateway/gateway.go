@@ -136,8 +136,13 @@ func New(cfg Config, store Store, log *slog.Logger) (*Gateway, error) {
 		bodyLimit = max(bodyLimit, ch.Adapter.MaxBodyBytes())
 	}
 	g.app = fiber.New(fiber.Config{
-		AppName:               "hookwall",
-		BodyLimit:             bodyLimit,
+		AppName:   "hookwall",
+		BodyLimit: bodyLimit,
+		// A path matches only as written: /METRICS or /metrics/ would
+		// otherwise answer like /metrics and slip past an ingress rule
+		// that denies the exact path.
+		CaseSensitive:         true,
+		StrictRouting:         true,
 		DisableStartupMessage: true,
 		ErrorHandler:          g.errorHandler,
 		ReadTimeout:           30 * time.Second,

@@ -191,3 +191,21 @@ func (e *env) assertUnchanged(before map[string]string) {
 		}
 	}
 }
+
+// TestStrictRouting: a path answers only as written, so that an ingress
+// rule denying the exact path cannot be bypassed by a case variant or a
+// trailing slash.
+func TestStrictRouting(t *testing.T) {
+	e := newEnv(t)
+	for _, path := range []string{"/HEALTHZ", "/healthz/", "/Admin/v1/settings", "/admin/v1/settings/", "/admin/v1/SETTINGS"} {
+		if r := e.do("GET", path, adminToken, ""); r.status != http.StatusNotFound {
+			t.Errorf("GET %s = %d %s; want 404", path, r.status, r.raw)
+		}
+	}
+	if r := e.do("GET", "/healthz", "", ""); r.status != http.StatusOK {
+		t.Errorf("GET /healthz = %d; want 200", r.status)
+	}
+	if r := e.do("GET", "/admin/v1/settings", adminToken, ""); r.status != http.StatusOK {
+		t.Errorf("GET /admin/v1/settings = %d; want 200", r.status)
+	}
+}
