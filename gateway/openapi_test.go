@@ -1112,11 +1112,7 @@ func (e *oaEnv) testScenario(t *testing.T) {
 	if r := e.expect(t, oaCall{method: get, path: chans, token: ag}, 200); len(r.items()) != 2 {
 		t.Errorf("channels %s, want two", r.raw)
 	}
-	r = e.expect(t, oaCall{method: get, path: recent, token: ag, query: "limit=1"}, 200)
-	if len(r.items()) != 1 || r.str("next_cursor") == "" {
-		t.Fatalf("recent contacts %s, want one and a next cursor", r.raw)
-	}
-	e.expect(t, oaCall{method: get, path: recent, token: ag, query: "limit=1&cursor=" + url.QueryEscape(r.str("next_cursor"))}, 200)
+	e.expectSecondPage(t, recent, ag)
 	e.expect(t, oaCall{method: get, path: recent, token: ag, query: "channel=line-main"}, 200)
 	e.expect(t, oaCall{method: get, path: recent, token: ag, query: "limit=0"}, 400)
 	e.expect(t, oaCall{method: get, path: recent, token: ag, query: "cursor=%21%21"}, 400)
@@ -1199,11 +1195,7 @@ func (e *oaEnv) testScenario(t *testing.T) {
 	if r := e.expect(t, oaCall{method: get, path: audit, token: ad}, 200); len(r.items()) == 0 {
 		t.Errorf("audit %s, want records", r.raw)
 	}
-	r = e.expect(t, oaCall{method: get, path: audit, token: ad, query: "limit=1"}, 200)
-	if len(r.items()) != 1 || r.str("next_cursor") == "" {
-		t.Fatalf("audit %s, want one record and a next cursor", r.raw)
-	}
-	e.expect(t, oaCall{method: get, path: audit, token: ad, query: "limit=1&cursor=" + url.QueryEscape(r.str("next_cursor"))}, 200)
+	e.expectSecondPage(t, audit, ad)
 	e.expect(t, oaCall{method: get, path: audit, token: ad, query: "cursor=%21%21"}, 400)
 	e.expect(t, oaCall{method: get, path: audit, token: ad, query: "limit=x"}, 400)
 	e.expect(t, oaCall{method: get, path: audit, token: sv}, 403)
@@ -1467,4 +1459,15 @@ func short(v any) string {
 		return string(b[:77]) + "..."
 	}
 	return string(b)
+}
+
+// expectSecondPage reads a listing one item a page: the first page has one
+// item and a next cursor, and the second page answers 200 as documented.
+func (e *oaEnv) expectSecondPage(t *testing.T, path, token string) {
+	t.Helper()
+	r := e.expect(t, oaCall{method: http.MethodGet, path: path, token: token, query: "limit=1"}, 200)
+	if len(r.items()) != 1 || r.str("next_cursor") == "" {
+		t.Fatalf("%s: %s, want one item and a next cursor", path, r.raw)
+	}
+	e.expect(t, oaCall{method: http.MethodGet, path: path, token: token, query: "limit=1&cursor=" + url.QueryEscape(r.str("next_cursor"))}, 200)
 }
