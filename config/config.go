@@ -132,6 +132,30 @@ type Config struct {
 	Shutdown Shutdown `yaml:"shutdown,omitempty"`
 	// Console switches the operators' browser console at /console/.
 	Console Console `yaml:"console,omitempty"`
+	// Limits bound what clients can make hookwall hold at once.
+	Limits Limits `yaml:"limits,omitempty"`
+}
+
+// Limits bound what clients can make hookwall hold at once; each is checked
+// before a request's body is read. Zero keeps the default.
+type Limits struct {
+	// AdminBodyBytes bounds the body of every route but the webhooks: the
+	// admin API and replies (default 64 KiB). Each webhook route is
+	// bounded by its channel's max_body_bytes.
+	AdminBodyBytes int `yaml:"admin_body_bytes,omitempty"`
+	// BodyBytesInFlight bounds the request body bytes held at once over
+	// every connection (default 64 MiB); past it a request is answered 503
+	// server_busy with Retry-After. It must hold one body of the largest
+	// channel limit.
+	BodyBytesInFlight int `yaml:"body_bytes_in_flight,omitempty"`
+	// MaxConnections bounds the connections served at once (default
+	// 2048); past it a new connection is answered 503 and closed.
+	MaxConnections int `yaml:"max_connections,omitempty"`
+	// MaxConnectionsPerIP bounds the connections of one client address
+	// (default 256); past it a new connection is answered 429 and closed.
+	// Behind a proxy every client shares the proxy's addresses: size it
+	// for the proxy's connection pool.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip,omitempty"`
 }
 
 // Redis selects the store. URL (one server) and Addrs (Cluster, or Sentinel

@@ -160,6 +160,7 @@ func TestFullFile(t *testing.T) {
 		{"line api_base kept", line.APIBase, "http://127.0.0.1:9100/line"},
 		{"line dedupe_window", line.DedupeWindow.Std(), 36 * time.Hour},
 		{"line max_body_bytes", line.MaxBodyBytes, 2 << 20},
+		{"limits", cfg.Limits, Limits{AdminBodyBytes: 32 << 10, BodyBytesInFlight: 16 << 20, MaxConnections: 500, MaxConnectionsPerIP: 50}},
 		{"bot disabled", line.BotEnabled(), false},
 		{"bot is there", line.Bot != nil && line.Bot.URL != "", true},
 		{"app secrets", wa.AllAppSecrets(), []string{"SECRET-wa-app-secret-1", "SECRET-wa-app-secret-2"}},

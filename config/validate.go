@@ -103,10 +103,30 @@ func (c *Config) validate() error {
 	if err := c.Delivery.validate(); err != nil {
 		return err
 	}
+	if err := c.Limits.validate(); err != nil {
+		return err
+	}
 	if c.Shutdown.ReadinessDelay < 0 {
 		return errorf("shutdown.readiness_delay", "must not be negative, got %s", c.Shutdown.ReadinessDelay)
 	}
 	return positive("shutdown.grace", c.Shutdown.Grace)
+}
+
+func (l *Limits) validate() error {
+	for _, f := range []struct {
+		path string
+		v    int
+	}{
+		{"limits.admin_body_bytes", l.AdminBodyBytes},
+		{"limits.body_bytes_in_flight", l.BodyBytesInFlight},
+		{"limits.max_connections", l.MaxConnections},
+		{"limits.max_connections_per_ip", l.MaxConnectionsPerIP},
+	} {
+		if f.v < 0 {
+			return errorf(f.path, "must not be negative (0 keeps the default), got %d", f.v)
+		}
+	}
+	return nil
 }
 
 func (r *Redis) validate() error {

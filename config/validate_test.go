@@ -157,6 +157,7 @@ func TestErrors(t *testing.T) {
 		{"redis password without server", file("redis: {password: p}", lineCh), "config: redis.password: set without redis.url or redis.addrs; empty url and addrs select the embedded store"},
 		{"redis username without server", file("redis: {username: u}", lineCh), "config: redis.username: set without redis.url or redis.addrs; empty url and addrs select the embedded store"},
 		{"redis db without server", file("redis: {db: 1}", lineCh), "config: redis.db: set without redis.url or redis.addrs; empty url and addrs select the embedded store"},
+		{"negative limit", file("limits: {max_connections_per_ip: -1}", lineCh), "config: limits.max_connections_per_ip: must not be negative (0 keeps the default), got -1"},
 		{"redis negative db", file("redis: {addrs: [\"h:1\"], db: -1}", lineCh), "config: redis.db: must not be negative"},
 		{"redis addr without port", file("redis: {addrs: [\"h1:7000\", \"h2\"]}", lineCh), `config: redis.addrs[1]: must be host:port, got "h2"`},
 		{"redis addr without host", file("redis: {addrs: [\":7000\"]}", lineCh), `config: redis.addrs[0]: must be host:port with a host, got ":7000"`},

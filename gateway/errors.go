@@ -46,6 +46,7 @@ var mapping = []struct {
 	{blocklist.ErrDisabled, http.StatusConflict, "feature_disabled"},
 	{blocklist.ErrBlocked, http.StatusConflict, "contact_blocked"},
 	{blocklist.ErrUnavailable, http.StatusServiceUnavailable, "store_unavailable"},
+	{errBusy, http.StatusServiceUnavailable, "server_busy"},
 	{channels.ErrBadSignature, http.StatusUnauthorized, "bad_signature"},
 	{channels.ErrMalformed, http.StatusBadRequest, "malformed_payload"},
 	{channels.ErrHandshake, http.StatusForbidden, "forbidden"},

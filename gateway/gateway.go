@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -85,6 +86,40 @@ type Config struct {
 	// Console, when set, is served on GET /console and everything under
 	// /console/ (package console); unset, those paths answer 404.
 	Console http.Handler
+	// Limits bound what clients can make the server hold; zero fields take
+	// the defaults.
+	Limits Limits
+}
+
+// Limits bound what clients can make the server hold at once.
+type Limits struct {
+	// AdminBodyBytes bounds the body of every route but the webhooks
+	// (DefaultAdminBodyBytes); each webhook route has its channel's own.
+	AdminBodyBytes int
+	// BodyBytesInFlight bounds the request body bytes held at once over
+	// every connection (DefaultBodyBytesInFlight); past it a request is
+	// answered 503 before its body is read.
+	BodyBytesInFlight int
+	// MaxConnections bounds the connections served at once
+	// (DefaultMaxConnections).
+	MaxConnections int
+	// MaxConnectionsPerIP bounds the connections of one client address
+	// (DefaultMaxConnectionsPerIP).
+	MaxConnectionsPerIP int
+}
+
+// withDefaults fills the zero fields.
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.AdminBodyBytes, DefaultAdminBodyBytes)
+	def(&l.BodyBytesInFlight, DefaultBodyBytesInFlight)
+	def(&l.MaxConnections, DefaultMaxConnections)
+	def(&l.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
+	return l
 }
 
 // Gateway is the HTTP application.
@@ -97,6 +132,9 @@ type Gateway struct {
 	order    []string // channel ids in configuration order
 	timeout  time.Duration
 	ready    func() bool
+
+	adminBody int    // body limit of every route but the webhooks
+	budget    budget // request body bytes the server may still hold
 }
 
 // New builds the gateway and its routes.
@@ -119,7 +157,10 @@ func New(cfg Config, store Store, log *slog.Logger) (*Gateway, error) {
 		channels: map[string]ChannelConfig{}, timeout: cfg.RequestTimeout,
 		ready: func() bool { return true },
 	}
-	bodyLimit := 64 << 10
+	limits := cfg.Limits.withDefaults()
+	g.adminBody = limits.AdminBodyBytes
+	g.budget.left.Store(int64(limits.BodyBytesInFlight))
+	largest, largestOf := limits.AdminBodyBytes, "the admin routes"
 	for _, ch := range cfg.Channels {
 		if ch.Adapter == nil {
 			return nil, errors.New("gateway: channel without adapter")
@@ -133,11 +174,22 @@ func New(cfg Config, store Store, log *slog.Logger) (*Gateway, error) {
 		}
 		g.channels[id] = ch
 		g.order = append(g.order, id)
-		bodyLimit = max(bodyLimit, ch.Adapter.MaxBodyBytes())
+		if n := ch.Adapter.MaxBodyBytes(); n > largest {
+			largest, largestOf = n, "channel "+strconv.Quote(id)
+		}
+	}
+	if largest > limits.BodyBytesInFlight {
+		return nil, fmt.Errorf("gateway: the body budget of %d bytes in flight cannot hold one body of %s (limit %d bytes)", limits.BodyBytesInFlight, largestOf, largest)
 	}
 	g.app = fiber.New(fiber.Config{
-		AppName:   "hookwall",
-		BodyLimit: bodyLimit,
+		AppName: "hookwall",
+		// The server streams bodies: readBody reads each within its
+		// route's limit and the budget, so that no client makes it buffer
+		// a body before the route is known. BodyLimit is then only what
+		// the server reads of the body before the handler runs: one byte.
+		StreamRequestBody: true,
+		BodyLimit:         1,
+		Concurrency:       limits.MaxConnections,
 		// A path matches only as written: /METRICS or /metrics/ would
 		// otherwise answer like /metrics and slip past an ingress rule
 		// that denies the exact path.
@@ -149,6 +201,8 @@ func New(cfg Config, store Store, log *slog.Logger) (*Gateway, error) {
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
+	g.app.Server().MaxConnsPerIP = limits.MaxConnectionsPerIP
+	g.app.Use(g.readBody)
 	g.routes(cfg)
 	return g, nil
 }

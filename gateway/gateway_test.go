@@ -68,6 +68,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with edit applied to the gateway's configuration.
+func newEnvWith(t *testing.T, edit func(*gateway.Config)) *env {
+	t.Helper()
 	srv := redistest.Start(t)
 	rdb := srv.Client()
 	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]blocklist.ChannelInfo{
@@ -80,7 +86,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	ch := &fakeChannel{id: "line-main", maxBody: 1024, sent: make(chan [2]string, 10)}
-	g, err := gateway.New(gateway.Config{
+	cfg := gateway.Config{
 		Tokens: []gateway.Token{
 			{Name: "alice", Role: gateway.RoleAgent, Secret: agentToken},
 			{Name: "sam", Role: gateway.RoleSupervisor, Secret: supervisorToken},
@@ -88,7 +94,11 @@ func newEnv(t *testing.T) *env {
 		},
 		Channels:       []gateway.ChannelConfig{{Adapter: ch, BlockedAction: blocklist.ActionQueue}},
 		RequestTimeout: 3 * time.Second,
-	}, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	g, err := gateway.New(cfg, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

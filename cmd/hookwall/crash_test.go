@@ -20,8 +20,9 @@ import (
 )
 
 var (
-	buildOnce sync.Once
+	binMu     sync.Mutex // guards buildDir
 	buildDir  string
+	buildOnce sync.Once
 	buildBin  string
 	buildErr  error
 )
@@ -46,26 +47,55 @@ func (quietRedis) Printf(context.Context, string, ...any) {}
 // detector when the tests have it, and returns the binary's path.
 func hookwallBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "hookwall-test-bin-"); buildErr != nil {
-			return
-		}
-		bin := filepath.Join(buildDir, "hookwall")
-		args := []string{"build", "-o", bin}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		out, err := exec.Command(goTool(), append(args, ".")...).CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
-		buildBin = bin
-	})
+	buildOnce.Do(func() { buildBin, buildErr = build(raceEnabled) })
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return buildBin
+}
+
+var (
+	plainOnce sync.Once
+	plainBin  string
+	plainErr  error
+)
+
+// hookwallPlainBinary is hookwallBinary built as it ships, without the race
+// detector, whose shadow memory would swamp a measure of the process's own.
+func hookwallPlainBinary(t *testing.T) string {
+	t.Helper()
+	if !raceEnabled {
+		return hookwallBinary(t)
+	}
+	plainOnce.Do(func() { plainBin, plainErr = build(false) })
+	if plainErr != nil {
+		t.Fatal(plainErr)
+	}
+	return plainBin
+}
+
+// build builds this command into the tests' build directory.
+func build(race bool) (string, error) {
+	binMu.Lock()
+	defer binMu.Unlock()
+	if buildDir == "" {
+		dir, err := os.MkdirTemp("", "hookwall-test-bin-")
+		if err != nil {
+			return "", err
+		}
+		buildDir = dir
+	}
+	bin := filepath.Join(buildDir, "hookwall")
+	args := []string{"build", "-o", bin}
+	if race {
+		bin += "-race"
+		args = []string{"build", "-race", "-o", bin}
+	}
+	out, err := exec.Command(goTool(), append(args, ".")...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
 }
 
 func goTool() string {
@@ -95,11 +125,18 @@ type process struct {
 func startProcess(t *testing.T, bin, dir, name string, d configData) *process {
 	t.Helper()
 	d.Listen = freeAddr(t)
+	return startProcessWith(t, bin, dir, name, d.Listen, renderConfig(t, d))
+}
+
+// startProcessWith is startProcess with a whole configuration file, which
+// listens on listen.
+func startProcessWith(t *testing.T, bin, dir, name, listen string, config []byte) *process {
+	t.Helper()
 	cfg := filepath.Join(dir, name+".yaml")
-	if err := os.WriteFile(cfg, renderConfig(t, d), 0o600); err != nil {
+	if err := os.WriteFile(cfg, config, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{name: name, base: "http://" + d.Listen, log: filepath.Join(dir, name+".log"), done: make(chan struct{})}
+	p := &process{name: name, base: "http://" + listen, log: filepath.Join(dir, name+".log"), done: make(chan struct{})}
 	logf, err := os.Create(p.log)
 	if err != nil {
 		t.Fatal(err)

@@ -162,6 +162,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Tokens: tokens, Channels: routes,
 		WebhookMiddleware: []fiber.Handler{inst.Webhooks()},
 		Metrics:           tel.MetricsHandler(),
+		Limits: gateway.Limits{
+			AdminBodyBytes:      cfg.Limits.AdminBodyBytes,
+			BodyBytesInFlight:   cfg.Limits.BodyBytesInFlight,
+			MaxConnections:      cfg.Limits.MaxConnections,
+			MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
+		},
 	}
 	if cfg.Console.IsEnabled() {
 		gwCfg.Console = console.Handler()
