@@ -284,8 +284,8 @@ func TestBrowserHostileText(t *testing.T) {
 	}
 }
 
-// TestBrowserUnblock: the agent's Unblock dialog: Cancel changes nothing,
-// Unblock All sends the held messages on, Delete All drops them.
+// TestBrowserUnblock: a supervisor's Unblock dialog: Cancel changes
+// nothing, Unblock All sends the held messages on, Delete All drops them.
 func TestBrowserUnblock(t *testing.T) {
 	sharedBrowser(t) // fails or skips before starting anything without Chromium
 	h := startHookwall(t, hwOptions{})
@@ -296,37 +296,37 @@ func TestBrowserUnblock(t *testing.T) {
 			t.Fatalf("%s: answer %+v; want queued 1", c, got)
 		}
 	}
-	agent := signedIn(t, h, "agent", agentToken)
+	sup := signedIn(t, h, "supervisor", supervisorToken)
 
-	agent.click("Blocked")
-	agent.waitHeading("Blocked")
-	agent.click(release)
-	agent.click("Unblock")
-	agent.waitText("Unblock contact")
-	// An agent is told what Unblock All and Delete All act on.
-	agent.waitText("This contact has 1 blocked ticket (1 message).")
-	agent.screenshot("unblock-dialog")
-	agent.click("Cancel")
-	agent.waitNoText("Unblock contact")
+	sup.click("Blocked")
+	sup.waitHeading("Blocked")
+	sup.click(release)
+	sup.click("Unblock")
+	sup.waitText("Unblock contact")
+	// The supervisor is told what Unblock All and Delete All act on.
+	sup.waitText("This contact has 1 blocked ticket (1 message).")
+	sup.screenshot("unblock-dialog")
+	sup.click("Cancel")
+	sup.waitNoText("Unblock contact")
 	if st := h.contact(t, "line-main", release); !st.Blocked {
 		t.Fatalf("after Cancel %s is not blocked", release)
 	}
-	agent.click("Unblock")
-	agent.click("Unblock All")
-	agent.waitText("Success")
-	agent.waitText("Not blocked")
+	sup.click("Unblock")
+	sup.click("Unblock All")
+	sup.waitText("Success")
+	sup.waitText("Not blocked")
 	h.bot.waitText(t, release, "held for "+release)
 	if st := h.contact(t, "line-main", release); st.Blocked {
 		t.Errorf("after Unblock All %s is still blocked", release)
 	}
 
-	agent.click("Blocked")
-	agent.waitHeading("Blocked")
-	agent.click(drop)
-	agent.click("Unblock")
-	agent.click("Delete All")
-	agent.waitText("Success")
-	agent.waitText("Not blocked")
+	sup.click("Blocked")
+	sup.waitHeading("Blocked")
+	sup.click(drop)
+	sup.click("Unblock")
+	sup.click("Delete All")
+	sup.waitText("Success")
+	sup.waitText("Not blocked")
 	if st := h.contact(t, "line-main", drop); st.Blocked {
 		t.Errorf("after Delete All %s is still blocked", drop)
 	}
