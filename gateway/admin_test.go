@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ func TestAdminAuth(t *testing.T) {
 		{"PUT", "/admin/v1/settings", `{"block_contact_enabled":false}`, "admin"},
 		{"POST", blockPath, `{"note":"x"}`, "agent"},
 		{"POST", "/admin/v1/channels/line-main/contacts/U1/unblock", "", "agent"},
+		{"POST", "/admin/v1/channels/line-main/contacts/U1/unblock", `{"tickets":"release"}`, "supervisor"},
+		{"POST", "/admin/v1/channels/line-main/contacts/U1/unblock", `{"tickets":"delete"}`, "supervisor"},
 		{"GET", "/admin/v1/channels/line-main/contacts/U1", "", "agent"},
 		{"GET", "/admin/v1/blocked-contacts", "", "agent"},
 		{"GET", "/admin/v1/audit", "", "admin"},
@@ -37,7 +40,11 @@ func TestAdminAuth(t *testing.T) {
 	}
 	low := map[string][]string{"agent": nil, "supervisor": {agentToken}, "admin": {agentToken, supervisorToken}}
 	for _, rt := range routes {
-		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
+		name := rt.method + " " + rt.path
+		if rt.body != "" {
+			name += " " + rt.body
+		}
+		t.Run(name, func(t *testing.T) {
 			before := e.snapshot()
 			wantProblem(t, e.do(rt.method, rt.path, "", rt.body), 401, "unauthenticated")
 			wantProblem(t, e.do(rt.method, rt.path, "not-a-token", rt.body), 401, "unauthenticated")
@@ -112,7 +119,7 @@ func TestBlockStatusListUnblock(t *testing.T) {
 		t.Fatalf("page 2 = %s (page 1 %v)", r.raw, items)
 	}
 
-	r = e.do("POST", "/admin/v1/channels/line-main/contacts/U1/unblock", agentToken, `{"tickets":"delete"}`)
+	r = e.do("POST", "/admin/v1/channels/line-main/contacts/U1/unblock", supervisorToken, `{"tickets":"delete"}`)
 	if r.status != 200 || r.body["unblocked"] != true || r.body["released"] != float64(0) || r.body["deleted"] != float64(0) {
 		t.Fatalf("unblock = %d %s", r.status, r.raw)
 	}
@@ -251,5 +258,92 @@ func TestContactOpenTicket(t *testing.T) {
 	}
 	if _, ok := tk["messages"]; ok {
 		t.Errorf("open_ticket carries the messages: %s", r.raw)
+	}
+}
+
+// TestUnblockTicketsNeedSupervisor: blocked tickets are the supervisors'
+// queue. An agent may unblock a contact but not release or delete its
+// tickets: a request that names a tickets action, and a default unblock
+// (which releases) of a contact with an open ticket, answer 403 naming the
+// role and change nothing. A supervisor's unblock acts on the tickets.
+func TestUnblockTicketsNeedSupervisor(t *testing.T) {
+	e := newEnv(t)
+	const base = "/admin/v1/channels/line-main/contacts/"
+	queue := func(contact string, ids ...string) {
+		t.Helper()
+		var evs []string
+		for _, id := range ids {
+			evs = append(evs, `{"contact":"`+contact+`","id":"`+id+`","type":"message","raw":{}}`)
+		}
+		want := fmt.Sprintf(`{"forwarded":0,"recorded":0,"queued":%d,"duplicates":0}`, len(ids))
+		if r := e.do("POST", "/webhooks/line-main", "", "["+strings.Join(evs, ",")+"]", "X-Fake-Signature", "good"); r.raw != want {
+			t.Fatalf("webhook for %s: %d %s; want %s", contact, r.status, r.raw, want)
+		}
+	}
+	for _, c := range []string{"U1", "U2", "U3"} {
+		if r := e.do("POST", base+c+"/block", agentToken, `{}`); r.status != 200 {
+			t.Fatalf("block %s: %d %s", c, r.status, r.raw)
+		}
+	}
+	queue("U1", "t1", "t2") // U1 and U3 have an open ticket, U2 none
+	queue("U3", "t3")
+
+	const named = "releasing or deleting blocked tickets needs the supervisor role"
+	const open = "the contact has an open blocked ticket, which unblocking releases; " + named
+	for _, tc := range []struct {
+		name, contact, body, detail string
+	}{
+		{"delete", "U1", `{"tickets":"delete"}`, named},
+		{"release", "U1", `{"tickets":"release"}`, named},
+		{"delete, no ticket", "U2", `{"tickets":"delete"}`, named},
+		{"release, no ticket", "U2", `{"tickets":"release"}`, named},
+		{"default, open ticket", "U1", "", open},
+		{"empty object, open ticket", "U1", `{}`, open},
+		{"null tickets, open ticket", "U1", `{"tickets":null}`, open},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.snapshot()
+			r := e.do("POST", base+tc.contact+"/unblock", agentToken, tc.body)
+			wantProblem(t, r, 403, "forbidden")
+			if r.body["detail"] != tc.detail {
+				t.Errorf("detail %q; want %q", r.body["detail"], tc.detail)
+			}
+			e.assertUnchanged(before)
+		})
+	}
+	r := e.do("GET", base+"U1", agentToken, "")
+	if tk, _ := r.body["open_ticket"].(map[string]any); r.body["blocked"] != true || tk == nil || tk["message_count"] != 2.0 {
+		t.Fatalf("U1 after the refusals: %s; want blocked with its ticket of 2 messages", r.raw)
+	}
+
+	// An agent's plain unblock of a contact without a ticket works.
+	r = e.do("POST", base+"U2/unblock", agentToken, "")
+	if r.status != 200 || r.raw != `{"unblocked":true,"released":0,"deleted":0}` {
+		t.Fatalf("agent's unblock of U2 = %d %s", r.status, r.raw)
+	}
+
+	// A supervisor's unblock deletes or releases the ticket.
+	r = e.do("POST", base+"U1/unblock", supervisorToken, `{"tickets":"delete"}`)
+	if r.status != 200 || r.raw != `{"unblocked":true,"released":0,"deleted":1}` {
+		t.Fatalf("supervisor's Delete All of U1 = %d %s", r.status, r.raw)
+	}
+	r = e.do("POST", base+"U3/unblock", supervisorToken, "")
+	if r.status != 200 || r.raw != `{"unblocked":true,"released":1,"deleted":0}` {
+		t.Fatalf("supervisor's default unblock of U3 = %d %s", r.status, r.raw)
+	}
+	for _, c := range []string{"U1", "U2", "U3"} {
+		if r := e.do("GET", base+c, agentToken, ""); r.body["blocked"] != false || r.body["open_ticket"] != nil {
+			t.Errorf("%s after the unblocks: %s; want neither blocked nor a ticket", c, r.raw)
+		}
+	}
+	r = e.do("GET", "/admin/v1/audit?limit=3", adminToken, "")
+	var acts []string
+	for _, it := range r.body["items"].([]any) {
+		m := it.(map[string]any)
+		acts = append(acts, fmt.Sprint(m["action"], " ", m["contact"], " ", m["actor"]))
+	}
+	slices.Sort(acts) // records of one millisecond are in bucket order
+	if want := "unblock U1 sam,unblock U2 alice,unblock U3 sam"; strings.Join(acts, ",") != want {
+		t.Errorf("audit = %v; want %s", acts, want)
 	}
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
@@ -20,6 +21,24 @@ var (
 	errContactBlocked  = errors.New("contact is blocked")
 	errBadRequest      = errors.New("invalid request")
 )
+
+// roleError refuses a request its route admits for what it asks: the detail
+// says what needs which role. It is errForbidden to the error handler.
+type roleError struct {
+	why  string // optional: what about this request asks for it
+	what string
+	need Role
+}
+
+func (e roleError) Error() string {
+	s := fmt.Sprintf("%s needs the %s role", e.what, e.need)
+	if e.why != "" {
+		s = e.why + "; " + s
+	}
+	return s
+}
+
+func (e roleError) Unwrap() error { return errForbidden }
 
 // problem is an RFC 9457 problem details object with the contract's stable
 // code as an extension member.

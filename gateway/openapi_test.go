@@ -1143,7 +1143,14 @@ func (e *oaEnv) testScenario(t *testing.T) {
 
 	// Unblocking.
 	e.expect(t, oaCall{method: post, path: hook, params: line, header: signed, body: oaEvents(t, [2]string{"e6", "U-q"})}, 200)
-	r = e.expect(t, oaCall{method: post, path: unblock, params: on("U-q"), token: ag, body: `{"tickets": "release"}`}, 200)
+	// Releasing or deleting the tickets is the supervisors': an agent who
+	// asks, or whose default unblock would release the open ticket, is
+	// refused.
+	if r := e.expect(t, oaCall{method: post, path: unblock, params: on("U-q"), token: ag, body: `{"tickets": "release"}`}, 403); r.code() != "forbidden" {
+		t.Errorf("agent's Unblock All: code %q, want forbidden", r.code())
+	}
+	e.expect(t, oaCall{method: post, path: unblock, params: on("U-q"), token: ag}, 403)
+	r = e.expect(t, oaCall{method: post, path: unblock, params: on("U-q"), token: sv, body: `{"tickets": "release"}`}, 200)
 	if r.body["unblocked"] != true || r.num("released") != 1 {
 		t.Errorf("unblock %s, want unblocked and 1 released", r.raw)
 	}
@@ -1185,7 +1192,7 @@ func (e *oaEnv) testScenario(t *testing.T) {
 	if r := e.expect(t, oaCall{method: post, path: retry, params: id(dl), token: ad}, 409); r.code() != "contact_blocked" {
 		t.Errorf("retry for a blocked contact: code %q, want contact_blocked", r.code())
 	}
-	e.expect(t, oaCall{method: post, path: unblock, params: on("U-dl"), token: ag, body: `{"tickets": "delete"}`}, 200)
+	e.expect(t, oaCall{method: post, path: unblock, params: on("U-dl"), token: sv, body: `{"tickets": "delete"}`}, 200)
 	if r := e.expect(t, oaCall{method: post, path: retry, params: id(dl), token: ad}, 202); r.str("status") != "queued" {
 		t.Errorf("retry %s, want status queued", r.raw)
 	}

@@ -284,8 +284,8 @@ func TestBrowserHostileText(t *testing.T) {
 	}
 }
 
-// TestBrowserUnblock: the agent's Unblock dialog: Cancel changes nothing,
-// Unblock All sends the held messages on, Delete All drops them.
+// TestBrowserUnblock: a supervisor's Unblock dialog: Cancel changes
+// nothing, Unblock All sends the held messages on, Delete All drops them.
 func TestBrowserUnblock(t *testing.T) {
 	sharedBrowser(t) // fails or skips before starting anything without Chromium
 	h := startHookwall(t, hwOptions{})
@@ -296,37 +296,37 @@ func TestBrowserUnblock(t *testing.T) {
 			t.Fatalf("%s: answer %+v; want queued 1", c, got)
 		}
 	}
-	agent := signedIn(t, h, "agent", agentToken)
+	sup := signedIn(t, h, "supervisor", supervisorToken)
 
-	agent.click("Blocked")
-	agent.waitHeading("Blocked")
-	agent.click(release)
-	agent.click("Unblock")
-	agent.waitText("Unblock contact")
-	// An agent is told what Unblock All and Delete All act on.
-	agent.waitText("This contact has 1 blocked ticket (1 message).")
-	agent.screenshot("unblock-dialog")
-	agent.click("Cancel")
-	agent.waitNoText("Unblock contact")
+	sup.click("Blocked")
+	sup.waitHeading("Blocked")
+	sup.click(release)
+	sup.click("Unblock")
+	sup.waitText("Unblock contact")
+	// The supervisor is told what Unblock All and Delete All act on.
+	sup.waitText("This contact has 1 blocked ticket (1 message).")
+	sup.screenshot("unblock-dialog")
+	sup.click("Cancel")
+	sup.waitNoText("Unblock contact")
 	if st := h.contact(t, "line-main", release); !st.Blocked {
 		t.Fatalf("after Cancel %s is not blocked", release)
 	}
-	agent.click("Unblock")
-	agent.click("Unblock All")
-	agent.waitText("Success")
-	agent.waitText("Not blocked")
+	sup.click("Unblock")
+	sup.click("Unblock All")
+	sup.waitText("Success")
+	sup.waitText("Not blocked")
 	h.bot.waitText(t, release, "held for "+release)
 	if st := h.contact(t, "line-main", release); st.Blocked {
 		t.Errorf("after Unblock All %s is still blocked", release)
 	}
 
-	agent.click("Blocked")
-	agent.waitHeading("Blocked")
-	agent.click(drop)
-	agent.click("Unblock")
-	agent.click("Delete All")
-	agent.waitText("Success")
-	agent.waitText("Not blocked")
+	sup.click("Blocked")
+	sup.waitHeading("Blocked")
+	sup.click(drop)
+	sup.click("Unblock")
+	sup.click("Delete All")
+	sup.waitText("Success")
+	sup.waitText("Not blocked")
 	if st := h.contact(t, "line-main", drop); st.Blocked {
 		t.Errorf("after Delete All %s is still blocked", drop)
 	}
@@ -340,6 +340,104 @@ func TestBrowserUnblock(t *testing.T) {
 	if got := texts(h.bot.envs(drop)); !slices.Equal(got, []string{"after the unblock"}) {
 		t.Errorf("the bot got %q of %s; want only the message after the unblock", got, drop)
 	}
+}
+
+// TestBrowserAgentUnblock: blocked tickets are the supervisors' review
+// queue, so an agent's Unblock dialog offers neither Unblock All nor Delete
+// All. For a contact with a ticket it says that a supervisor handles it, and
+// changes nothing; a contact without one the agent unblocks. A ticket that
+// opens while the agent's dialog is open is refused by hookwall, and the
+// dialog says why.
+func TestBrowserAgentUnblock(t *testing.T) {
+	sharedBrowser(t) // fails or skips before starting anything without Chromium
+	h := startHookwall(t, hwOptions{})
+	const held, plain, late = "Ubrowser-agent-held", "Ubrowser-agent-plain", "Ubrowser-agent-late"
+	for _, c := range []string{held, plain, late} {
+		h.block(t, "line-main", c, map[string]string{"note": "held"})
+	}
+	if got := h.line(t, held, "held for a supervisor"); got != (counts{Queued: 1}) {
+		t.Fatalf("%s: answer %+v; want queued 1", held, got)
+	}
+	agent := signedIn(t, h, "agent", agentToken)
+	noTicketChoices := func(b *tab) {
+		b.t.Helper()
+		for _, name := range []string{"Unblock All", "Delete All"} {
+			if b.has(name) {
+				b.fatalf("an agent's Unblock dialog offers %q", name)
+			}
+		}
+	}
+	openContact := func(b *tab, contact, wait string) {
+		b.t.Helper()
+		b.click("Blocked")
+		b.waitHeading("Blocked")
+		b.click(contact)
+		b.waitHeading("Contact")
+		b.waitText(wait)
+	}
+
+	t.Run("a contact with a ticket is left to a supervisor", func(t *testing.T) {
+		agent := agent.in(t)
+		openContact(agent, held, "Open ticket with 1 message")
+		agent.click("Unblock")
+		agent.waitText("Unblock contact")
+		agent.waitText("This contact has 1 blocked ticket (1 message).")
+		agent.waitText("A supervisor handles this contact's blocked ticket")
+		agent.waitText("only a supervisor can unblock it while the ticket is open")
+		noTicketChoices(agent)
+		if agent.has("Unblock") {
+			agent.fatalf("the dialog offers Unblock for a contact with a ticket")
+		}
+		agent.screenshot("unblock-dialog-agent")
+		agent.click("Close")
+		agent.waitNoText("Unblock contact")
+		if st := h.contact(t, "line-main", held); !st.Blocked {
+			t.Errorf("after Close %s is not blocked", held)
+		}
+		if tk, ok := h.ticketOf(t, "line-main", held); !ok || tk.MessageCount != 1 {
+			t.Errorf("after Close the ticket of %s is %+v (open %v); want it open with 1 message", held, tk, ok)
+		}
+	})
+
+	t.Run("a contact without a ticket the agent unblocks", func(t *testing.T) {
+		agent := agent.in(t)
+		openContact(agent, plain, "No open blocked ticket.")
+		agent.click("Unblock")
+		agent.waitText("Unblock contact")
+		agent.waitText("This contact has 0 blocked tickets.")
+		noTicketChoices(agent)
+		agent.screenshot("unblock-dialog-agent-no-ticket")
+		agent.click("Unblock") // the dialog's, the only one a person can reach now
+		agent.waitText("Success")
+		agent.waitText("Not blocked")
+		if st := h.contact(t, "line-main", plain); st.Blocked {
+			t.Errorf("after Unblock %s is still blocked", plain)
+		}
+	})
+
+	t.Run("a ticket that opens meanwhile is refused with the reason", func(t *testing.T) {
+		agent := agent.in(t)
+		openContact(agent, late, "No open blocked ticket.")
+		agent.click("Unblock")
+		agent.waitText("This contact has 0 blocked tickets.")
+		if got := h.line(t, late, "written while the agent decides"); got != (counts{Queued: 1}) {
+			t.Fatalf("%s: answer %+v; want queued 1", late, got)
+		}
+		agent.click("Unblock")
+		agent.waitText("needs the supervisor role")
+		agent.click("Cancel")
+		agent.waitNoText("Unblock contact")
+		agent.waitText("Open ticket with 1 message") // the view shows the new ticket
+		if st := h.contact(t, "line-main", late); !st.Blocked {
+			t.Errorf("after the refusal %s is not blocked", late)
+		}
+		if _, ok := h.ticketOf(t, "line-main", late); !ok {
+			t.Errorf("after the refusal %s has no ticket", late)
+		}
+		if got := texts(h.bot.envs(late)); len(got) != 0 {
+			t.Errorf("the bot got %q of %s; want nothing", got, late)
+		}
+	})
 }
 
 // TestBrowserTicketDelete: a supervisor deletes a ticket; No keeps it, Yes

@@ -773,10 +773,12 @@ type unblockResult struct {
 	Deleted  int `json:"deleted"`
 }
 
+// unblock unblocks the contact, releasing or deleting its tickets as tickets
+// says, as the supervisor: an agent may not act on tickets.
 func (h *hw) unblock(t testing.TB, channel, contact, tickets string) unblockResult {
 	t.Helper()
 	var r unblockResult
-	h.apiOK(t, http.MethodPost, "/admin/v1/channels/"+channel+"/contacts/"+contact+"/unblock", agentToken,
+	h.apiOK(t, http.MethodPost, "/admin/v1/channels/"+channel+"/contacts/"+contact+"/unblock", supervisorToken,
 		map[string]string{"tickets": tickets}, http.StatusOK, &r)
 	return r
 }

@@ -127,10 +127,23 @@ export function render(root, { me, params }) {
     note.focus();
   }
 
-  function unblockDialog(channel, ticket) {
-    const dest = destination(channel);
-    const count = el('p', {}, `This contact has ${ticket ? 1 : 0} blocked ticket${ticket ? '' : 's'}`,
+  // ticketCount says how many blocked tickets the contact has, and how
+  // many messages they hold.
+  function ticketCount(ticket) {
+    return el('p', {}, `This contact has ${ticket ? 1 : 0} blocked ticket${ticket ? '' : 's'}`,
       ticket ? ` (${ticket.message_count} message${ticket.message_count === 1 ? '' : 's'}).` : '.');
+  }
+
+  // unblockDialog: a supervisor chooses what happens to the contact's
+  // blocked ticket (Unblock All / Delete All). The tickets are the
+  // supervisors' review queue, so an agent gets agentUnblockDialog.
+  function unblockDialog(channel, ticket) {
+    if (!supervisor) {
+      agentUnblockDialog(channel, ticket);
+      return;
+    }
+    const dest = destination(channel);
+    const count = ticketCount(ticket);
     const all = el('button', { type: 'button', 'aria-describedby': 'unblock-all-desc' }, 'Unblock All');
     const delAll = el('button', { type: 'button', class: 'danger', 'aria-describedby': 'delete-all-desc' }, 'Delete All');
     const cancel = el('button', { type: 'button', class: 'secondary' }, 'Cancel');
@@ -158,6 +171,53 @@ export function render(root, { me, params }) {
     all.addEventListener('click', run('release'));
     delAll.addEventListener('click', run('delete'));
     cancel.focus();
+  }
+
+  // agentUnblockDialog: an agent unblocks a contact without a blocked
+  // ticket (the request names no tickets action). A contact with one is left
+  // to a supervisor: unblocking would release or delete the ticket, which
+  // the API refuses an agent.
+  function agentUnblockDialog(channel, ticket) {
+    const dest = destination(channel);
+    const close = el('button', { type: 'button', class: 'secondary' }, ticket ? 'Close' : 'Cancel');
+    if (ticket) {
+      const m = modal('Unblock contact', ticketCount(ticket),
+        el('p', {}, `A supervisor handles this contact's blocked ticket: they decide whether its messages go to ${dest} `,
+          'or are deleted. Unblocking the contact does one or the other, so only a supervisor can unblock it while ',
+          'the ticket is open.'),
+        el('p', {}, 'Ask a supervisor. Once they have released or deleted the ticket, you can unblock the contact here.'),
+        el('div', { class: 'actions' }, close));
+      close.addEventListener('click', () => m.close());
+      close.focus();
+      return;
+    }
+    const unblock = el('button', { type: 'button' }, 'Unblock');
+    const m = modal('Unblock contact', ticketCount(null),
+      el('p', {}, 'Unblock ', el('strong', {}, contactId), ' on ', channelId, `? Their new messages will go to ${dest}.`),
+      el('div', { class: 'actions' }, unblock, close));
+    close.addEventListener('click', () => m.close());
+    unblock.addEventListener('click', async () => {
+      m.busy(true);
+      try {
+        const r = await post(`${base}/unblock`, {});
+        m.close();
+        const parts = [r.unblocked ? 'The contact is unblocked.' : 'The contact was not blocked.'];
+        if (r.released) parts.push(`${r.released} ticket released to ${dest}.`);
+        success(parts.join(' '));
+        load();
+      } catch (err) {
+        m.busy(false);
+        if (err.status === 401) {
+          m.close();
+        } else if (err.code === 'forbidden') {
+          // A message came in meanwhile and opened a blocked ticket.
+          unblock.disabled = true;
+          m.fail({ detail: `Not unblocked: ${errorText(err)}. A supervisor handles this contact now.` });
+          load();
+        } else m.fail(err);
+      }
+    });
+    close.focus();
   }
 
   function conversationSection(conv) {
@@ -191,7 +251,7 @@ export function render(root, { me, params }) {
         timeEl(ticket.first_message_at), ', last ', timeEl(ticket.last_message_at), '.'),
       supervisor
         ? el('p', {}, el('a', { href: '#/tickets' }, 'Review it in Blocked tickets'))
-        : el('p', { class: 'muted' }, 'A supervisor reviews it; Unblock releases or deletes it.'));
+        : el('p', { class: 'muted' }, 'A supervisor reviews it, and unblocks this contact: unblocking releases or deletes the ticket.'));
     return section;
   }
 
