@@ -9,6 +9,7 @@ package channels
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -29,6 +30,17 @@ var (
 	// the wrapping error carries the platform's reason.
 	ErrPlatform = errors.New("platform error")
 )
+
+// StatusError is the HTTP status a platform answered a refused outbound
+// message with. An adapter wraps it together with ErrPlatform, so that the
+// gateway can say what the platform answered without repeating its words or
+// the URL it was sent to.
+type StatusError struct {
+	// Code is the platform's HTTP status code.
+	Code int
+}
+
+func (e *StatusError) Error() string { return "status " + strconv.Itoa(e.Code) }
 
 // UnknownType is the Type of a passthrough event that names no type of its
 // own (an array element that is not an object, an event without "type").

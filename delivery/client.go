@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/hookwall/hookwall/internal/redact"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/net/http/httpproxy"
 )
@@ -71,11 +72,11 @@ func newHostClient(u *url.URL, timeout time.Duration, proxy proxyFunc) (*fasthtt
 	}
 	p, err := proxy(u)
 	if err != nil {
-		return nil, fmt.Errorf("proxy for %s: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("proxy for %s: %w", redact.URL(u.String()), err)
 	}
 	if p != nil {
 		if p.Scheme != "http" {
-			return nil, fmt.Errorf("proxy %s for %s: only http:// proxies are supported", p.Redacted(), u.Redacted())
+			return nil, fmt.Errorf("proxy %s for %s: only http:// proxies are supported", redact.URL(p.String()), redact.URL(u.String()))
 		}
 		hc.Dial = connectDialer(p, timeout)
 	}
@@ -108,7 +109,7 @@ func connectDialer(proxy *url.URL, timeout time.Duration) fasthttp.DialFunc {
 		}
 		fail := func(err error) (net.Conn, error) {
 			_ = conn.Close()
-			return nil, fmt.Errorf("proxy %s: %w", proxy.Redacted(), err)
+			return nil, fmt.Errorf("proxy %s: %w", redact.URL(proxy.String()), err)
 		}
 		if err := conn.SetDeadline(deadline); err != nil {
 			return fail(err)

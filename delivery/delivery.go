@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/internal/redact"
 	"github.com/valyala/fasthttp"
 )
 
@@ -155,13 +157,34 @@ func New(cfg Config, q Queue, log *slog.Logger) (*Deliverer, error) {
 		return nil, err
 	}
 	d := &Deliverer{cfg: cfg, q: q, log: log, targets: targets, clients: clients}
-	d.breakers = newBreakers(cfg.BreakerFailures, cfg.BreakerOpen, func(name, from, to string) {
-		log.Warn("target breaker changed", "target", name, "from", from, "to", to)
+	users := targetUsers(cfg.Channels)
+	d.breakers = newBreakers(cfg.BreakerFailures, cfg.BreakerOpen, func(url, from, to string) {
+		// The breaker is the URL's, which may carry a password or an API
+		// key: the log names the targets that use it, and the URL only
+		// redacted (as the breaker-state metric labels it).
+		log.Warn("target breaker changed", "targets", users[url], "url", redact.URL(url), "from", from, "to", to)
 		if cfg.Observer != nil {
-			cfg.Observer.BreakerChanged(name, from, to)
+			cfg.Observer.BreakerChanged(url, from, to)
 		}
 	})
 	return d, nil
+}
+
+// targetUsers names, for each target URL, the targets that post to it
+// ("line-main/bot", "web/helpdesk"), sorted: what identifies a breaker in
+// the logs without its URL.
+func targetUsers(chs map[string]Targets) map[string][]string {
+	out := map[string][]string{}
+	for id, ts := range chs {
+		out[ts.Helpdesk.URL] = append(out[ts.Helpdesk.URL], id+"/"+blocklist.TargetHelpdesk)
+		if ts.Bot != nil {
+			out[ts.Bot.URL] = append(out[ts.Bot.URL], id+"/"+blocklist.TargetBot)
+		}
+	}
+	for _, names := range out {
+		slices.Sort(names)
+	}
+	return out
 }
 
 // minLeaseTTL keeps lease renewal (every third of the TTL) and the shard

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/internal/redact"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/valyala/fasthttp"
 )
@@ -234,9 +235,12 @@ func (d *Deliverer) park(ctx context.Context, e blocklist.Delivery, cause error,
 		InitialInterval: 250 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: 5 * time.Second,
 	}
 	bo.Reset()
+	// The reason is shown to admins (GET /admin/v1/dead-letters): an error
+	// that repeats the target's URL must not show its password or API key.
+	reason := redact.Error(cause)
 	for {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		ok, err := d.q.Park(pctx, d.cfg.Owner, e, cause.Error(), attempts)
+		ok, err := d.q.Park(pctx, d.cfg.Owner, e, reason, attempts)
 		cancel()
 		if err == nil && !ok {
 			d.log.Warn("not parking a delivery: the shard lease is lost; it stays queued", "envelope", e.ID)

@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
@@ -48,28 +50,35 @@ type problem struct {
 	Code string `json:"code"`
 }
 
-// mapping is the one table from errors to HTTP status and problem code.
+// mapping is the one table from errors to HTTP status, problem code and
+// detail. A 4xx detail is the error's text: it is about the caller's own
+// request. A 5xx detail says what failed, never where: the error's text may
+// name a Redis address, repeat a Redis reply (READONLY, a script's hash) or a
+// platform's URL with its API key, and the webhook and /readyz answers go to
+// callers who are not authenticated. The whole cause goes to the log.
 var mapping = []struct {
 	err    error
 	status int
 	code   string
+	// detail, when set, words the answer's detail instead of the error.
+	detail func(error) string
 }{
-	{errUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
-	{errForbidden, http.StatusForbidden, "forbidden"},
-	{errUnknownChannel, http.StatusNotFound, "unknown_channel"},
-	{errTooLarge, http.StatusRequestEntityTooLarge, "payload_too_large"},
-	{errContactBlocked, http.StatusForbidden, "contact_blocked"},
-	{errBadRequest, http.StatusBadRequest, "invalid_request"},
-	{blocklist.ErrInvalid, http.StatusBadRequest, "invalid_request"},
-	{blocklist.ErrNotFound, http.StatusNotFound, "not_found"},
-	{blocklist.ErrDisabled, http.StatusConflict, "feature_disabled"},
-	{blocklist.ErrBlocked, http.StatusConflict, "contact_blocked"},
-	{blocklist.ErrUnavailable, http.StatusServiceUnavailable, "store_unavailable"},
-	{errBusy, http.StatusServiceUnavailable, "server_busy"},
-	{channels.ErrBadSignature, http.StatusUnauthorized, "bad_signature"},
-	{channels.ErrMalformed, http.StatusBadRequest, "malformed_payload"},
-	{channels.ErrHandshake, http.StatusForbidden, "forbidden"},
-	{channels.ErrPlatform, http.StatusBadGateway, "channel_error"},
+	{errUnauthenticated, http.StatusUnauthorized, "unauthenticated", nil},
+	{errForbidden, http.StatusForbidden, "forbidden", nil},
+	{errUnknownChannel, http.StatusNotFound, "unknown_channel", nil},
+	{errTooLarge, http.StatusRequestEntityTooLarge, "payload_too_large", nil},
+	{errContactBlocked, http.StatusForbidden, "contact_blocked", nil},
+	{errBadRequest, http.StatusBadRequest, "invalid_request", nil},
+	{blocklist.ErrInvalid, http.StatusBadRequest, "invalid_request", nil},
+	{blocklist.ErrNotFound, http.StatusNotFound, "not_found", nil},
+	{blocklist.ErrDisabled, http.StatusConflict, "feature_disabled", nil},
+	{blocklist.ErrBlocked, http.StatusConflict, "contact_blocked", nil},
+	{blocklist.ErrUnavailable, http.StatusServiceUnavailable, "store_unavailable", func(error) string { return "the store is unavailable" }},
+	{errBusy, http.StatusServiceUnavailable, "server_busy", nil},
+	{channels.ErrBadSignature, http.StatusUnauthorized, "bad_signature", nil},
+	{channels.ErrMalformed, http.StatusBadRequest, "malformed_payload", nil},
+	{channels.ErrHandshake, http.StatusForbidden, "forbidden", nil},
+	{channels.ErrPlatform, http.StatusBadGateway, "channel_error", platformDetail},
 }
 
 // classify maps an error to its HTTP status, problem code and detail.
@@ -80,10 +89,44 @@ func classify(err error) (status int, code, detail string) {
 	}
 	for _, m := range mapping {
 		if errors.Is(err, m.err) {
+			if m.detail != nil {
+				return m.status, m.code, m.detail(err)
+			}
 			return m.status, m.code, err.Error()
 		}
 	}
 	return http.StatusInternalServerError, "internal", "internal error"
+}
+
+// sendError is a reply the platform refused or failed, with the channel it
+// went through: what a 502 answer names.
+type sendError struct {
+	channel, platform string
+	err               error
+}
+
+func (e *sendError) Error() string { return "channel " + e.channel + ": " + e.err.Error() }
+func (e *sendError) Unwrap() error { return e.err }
+
+// platformDetail words a channel_error: the channel and its platform, and
+// the status class the platform answered or that it did not answer — not
+// the platform's words, which may repeat the request, nor the URL.
+func platformDetail(err error) string {
+	who := "the platform"
+	if se, ok := errors.AsType[*sendError](err); ok {
+		who = fmt.Sprintf("channel %s (%s)", se.channel, se.platform)
+	}
+	if st, ok := errors.AsType[*channels.StatusError](err); ok {
+		return fmt.Sprintf("%s: the platform answered %dxx", who, st.Code/100)
+	}
+	ne, isNet := errors.AsType[net.Error](err)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (isNet && ne.Timeout()):
+		return who + ": the platform did not answer in time"
+	case isNet:
+		return who + ": the platform could not be reached"
+	}
+	return who + ": the platform gave no usable answer"
 }
 
 // StatusOf returns the HTTP status the gateway answers err with.

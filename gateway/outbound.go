@@ -40,7 +40,7 @@ func (g *Gateway) sendMessage(c *fiber.Ctx) error {
 	}
 	id, err := ch.Adapter.Send(ctx, co, body.Text)
 	if err != nil {
-		return err
+		return &sendError{channel: ch.Adapter.ID(), platform: ch.Adapter.Type(), err: err}
 	}
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"id": id})
 }

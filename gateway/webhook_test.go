@@ -67,11 +67,11 @@ func TestReplies(t *testing.T) {
 		wantProblem(t, e.do("POST", "/v1/channels/line-main/contacts/U2/messages", agentToken, body), 400, "invalid_request")
 	}
 	wantProblem(t, e.do("POST", "/v1/channels/nope/contacts/U2/messages", agentToken, `{"text":"x"}`), 404, "unknown_channel")
-	e.ch.sendErr = fmt.Errorf("%w: line: 400 invalid to", channels.ErrPlatform)
+	e.ch.sendErr = fmt.Errorf("line push: %w: invalid to: %w", &channels.StatusError{Code: 400}, channels.ErrPlatform)
 	r = e.do("POST", "/v1/channels/line-main/contacts/U2/messages", agentToken, `{"text":"x"}`)
 	wantProblem(t, r, 502, "channel_error")
-	if !strings.Contains(r.body["detail"].(string), "invalid to") {
-		t.Fatalf("channel_error detail lacks the platform's reason: %s", r.raw)
+	if want := "channel line-main (fake): the platform answered 4xx"; r.body["detail"] != want {
+		t.Fatalf("channel_error detail = %q, want %q", r.body["detail"], want)
 	}
 }
 

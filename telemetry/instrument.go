@@ -3,9 +3,9 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,10 +15,12 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/gateway"
+	"github.com/hookwall/hookwall/internal/redact"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -98,7 +100,7 @@ func (i *Instruments) Gauges(store *blocklist.Store, breakers func() map[string]
 		}
 		for target, st := range breakers() {
 			v := map[string]int64{"closed": 0, "half-open": 1, "open": 2}[st]
-			o.ObserveInt64(breaker, v, metric.WithAttributes(attribute.String("target", redactURL(target))))
+			o.ObserveInt64(breaker, v, metric.WithAttributes(attribute.String("target", i.redacted(target))))
 		}
 		return nil
 	}, depth, blocked, tickets, breaker)
@@ -119,7 +121,7 @@ func (s *store) Ingest(ctx context.Context, events []blocklist.Event) ([]blockli
 	defer span.End()
 	out, err := s.Store.Ingest(ctx, events)
 	if err != nil {
-		span.RecordError(err)
+		recordError(span, err)
 		span.SetStatus(codes.Error, "store")
 		return nil, err
 	}
@@ -161,7 +163,7 @@ func (i *Instruments) Webhooks() fiber.Handler {
 		if status >= 500 {
 			span.SetStatus(codes.Error, strconv.Itoa(status))
 			if err != nil {
-				span.RecordError(err)
+				recordError(span, err)
 			}
 		}
 		if method == fiber.MethodPost && status >= 400 {
@@ -232,7 +234,7 @@ func (i *Instruments) StartAttempt(ctx context.Context, d blocklist.Delivery, ur
 	return out["traceparent"], func(status int, err error) {
 		switch {
 		case err != nil:
-			span.RecordError(err)
+			recordError(span, err)
 			span.SetStatus(codes.Error, "transport")
 		default:
 			span.SetAttributes(attribute.Int("http.response.status_code", status))
@@ -260,14 +262,22 @@ func (i *Instruments) deliveryAttrs(k deliveryKey) metric.MeasurementOption {
 	return o
 }
 
-// redacted returns redactURL(url), worked out once per target.
+// redacted returns redact.URL(url), worked out once per target.
 func (i *Instruments) redacted(url string) string {
 	if v, ok := i.redactedURLs.Load(url); ok {
 		return v.(string)
 	}
-	r := redactURL(url)
+	r := redact.URL(url)
 	i.redactedURLs.Store(url, r)
 	return r
+}
+
+// recordError records err on span as the semantic conventions' exception
+// event, like span.RecordError, but with its text redacted: spans leave
+// hookwall for a collector, and an error may repeat a target's URL whole.
+func recordError(span trace.Span, err error) {
+	span.AddEvent(semconv.ExceptionEventName, trace.WithAttributes(
+		semconv.ExceptionType(fmt.Sprintf("%T", err)), semconv.ExceptionMessage(redact.Error(err))))
 }
 
 // LogHandler adds the trace and span ids of the record's context to every
@@ -321,27 +331,6 @@ func (l logHandler) with(op func(slog.Handler) slog.Handler, group bool) logHand
 		Handler: op(l.Handler), root: l.root,
 		ops: append(slices.Clip(l.ops), op), grouped: l.grouped || group,
 	}
-}
-
-// redactURL hides the credentials and the query values of a URL, which
-// may carry a target's token, from span attributes and metric labels.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "REDACTED"
-	}
-	if u.User != nil {
-		u.User = url.UserPassword("REDACTED", "REDACTED")
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			q[k] = []string{"REDACTED"}
-		}
-		u.RawQuery = q.Encode()
-	}
-	u.Fragment, u.RawFragment = "", ""
-	return u.String()
 }
 
 // receivedAt is when the delivery was queued, read off its stream entry id

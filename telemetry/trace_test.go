@@ -1,11 +1,14 @@
 package telemetry_test
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/hookwall/hookwall/blocklist"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -167,5 +170,45 @@ func TestTraceContextWithTracingOff(t *testing.T) {
 	got := h.deliver(h.deliverer(tg.srv.URL), tg, 1)
 	if tp := got[0].Get("traceparent"); tp != traceparent {
 		t.Fatalf("target received traceparent %q, want the platform's %q", tp, traceparent)
+	}
+}
+
+// TestAttemptSpanRedacted ends a delivery attempt's span with a transport
+// error that repeats the target's URL whole, as net/http's *url.Error does:
+// neither url.full nor the exception event keeps the URL's password or
+// query value, and the event still says what failed.
+func TestAttemptSpanRedacted(t *testing.T) {
+	h := newHarness(t, true)
+	target := withCredentials(t, "http://127.0.0.1:9")
+	_, end := h.inst.StartAttempt(t.Context(), blocklist.Delivery{ID: "evt_redacted"}, target)
+	end(0, fmt.Errorf("deliver: %w", &url.Error{Op: "Post", URL: target, Err: errors.New("connection refused")}))
+
+	attempt := findSpan(t, h.spans.GetSpans(), "hookwall.delivery.attempt")
+	wantURL := "http://REDACTED:REDACTED@127.0.0.1:9/hook?token=REDACTED"
+	if !hasAttr(attempt.Attributes, "url.full", wantURL) {
+		t.Errorf("url.full is not %s: %v", wantURL, attempt.Attributes)
+	}
+	all := append([]attribute.KeyValue(nil), attempt.Attributes...)
+	var message string
+	for _, e := range attempt.Events {
+		all = append(all, e.Attributes...)
+		for _, kv := range e.Attributes {
+			if kv.Key == "exception.message" {
+				message = kv.Value.Emit()
+			}
+		}
+	}
+	if want := `deliver: Post "` + wantURL + `": connection refused`; message != want {
+		t.Errorf("exception.message = %q, want %q", message, want)
+	}
+	for _, kv := range all {
+		for _, secret := range []string{"pw-secret", "tk-secret"} {
+			if strings.Contains(kv.Value.Emit(), secret) {
+				t.Errorf("span attribute %s keeps %q: %s", kv.Key, secret, kv.Value.Emit())
+			}
+		}
+	}
+	if strings.Contains(attempt.Status.Description, "secret") {
+		t.Errorf("span status keeps a secret: %q", attempt.Status.Description)
 	}
 }

@@ -105,7 +105,7 @@ func (c *Channel) refusal(res *http.Response) error {
 	if id := res.Header.Get("X-Line-Request-Id"); id != "" {
 		reason += " [request id " + id + "]"
 	}
-	return fmt.Errorf("line push: status %d: %s: %w", res.StatusCode, c.redact(reason), channels.ErrPlatform)
+	return fmt.Errorf("line push: %w: %s: %w", &channels.StatusError{Code: res.StatusCode}, c.redact(reason), channels.ErrPlatform)
 }
 
 // transportError describes a push that got no answer. The cause names the

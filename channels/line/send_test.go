@@ -209,6 +209,9 @@ func TestSendRefused(t *testing.T) {
 			if !errors.Is(err, channels.ErrPlatform) {
 				t.Fatalf("Send = %q, %v; want ErrPlatform", id, err)
 			}
+			if se := (*channels.StatusError)(nil); !errors.As(err, &se) || se.Code != tc.status {
+				t.Errorf("Send error %v carries no StatusError %d", err, tc.status)
+			}
 			checkPush(t, <-seen, alice, "hi")
 			t.Logf("error: %v", err)
 			for _, w := range tc.want {

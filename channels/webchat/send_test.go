@@ -176,6 +176,9 @@ func TestSendErrors(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
+			if se := (*channels.StatusError)(nil); !errors.As(err, &se) || se.Code != tc.status {
+				t.Errorf("err %v carries no StatusError %d", err, tc.status)
+			}
 			if id != "" {
 				t.Errorf("id %q returned with an error", id)
 			}

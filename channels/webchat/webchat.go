@@ -347,7 +347,7 @@ func (c *Channel) Send(ctx context.Context, contact, text string) (string, error
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, snippetBytes))
-		return "", fmt.Errorf("webchat: post reply: %w: status %d: %q", channels.ErrPlatform, resp.StatusCode, snippet)
+		return "", fmt.Errorf("webchat: post reply: %w: %w: %q", channels.ErrPlatform, &channels.StatusError{Code: resp.StatusCode}, snippet)
 	}
 	// Drain a little so the connection can be reused; a huge 2xx body is
 	// not worth reading.

@@ -85,14 +85,14 @@ func (c *Channel) Send(ctx context.Context, contact, text string) (string, error
 	}
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		reason := fmt.Sprintf("graph api status %d", resp.StatusCode)
+		var reason string
 		var answer struct {
 			Error *graphError `json:"error"`
 		}
 		if json.Unmarshal(data, &answer) == nil && answer.Error != nil {
-			reason += ": " + c.describe(answer.Error)
+			reason = ": " + c.describe(answer.Error)
 		}
-		return "", fmt.Errorf("whatsapp: send: %s: %w", reason, channels.ErrPlatform)
+		return "", fmt.Errorf("whatsapp: send: graph api %w%s: %w", &channels.StatusError{Code: resp.StatusCode}, reason, channels.ErrPlatform)
 	}
 	var answer sendResponse
 	if err := json.Unmarshal(data, &answer); err != nil || len(answer.Messages) == 0 || answer.Messages[0].ID == "" {

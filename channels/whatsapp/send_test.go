@@ -141,6 +141,11 @@ func TestSendErrors(t *testing.T) {
 			if id != "" {
 				t.Errorf("Send returned id %q with an error", id)
 			}
+			// The status the gateway's 502 names; a 2xx without an id is no refusal.
+			var se *channels.StatusError
+			if got := errors.As(err, &se); got != (tc.status/100 != 2) || (got && se.Code != tc.status) {
+				t.Errorf("StatusError in %v: %v %+v; want one with %d unless 2xx", err, got, se, tc.status)
+			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)

@@ -26,6 +26,7 @@ import (
 	"github.com/hookwall/hookwall/console"
 	"github.com/hookwall/hookwall/delivery"
 	"github.com/hookwall/hookwall/gateway"
+	"github.com/hookwall/hookwall/internal/redact"
 	"github.com/hookwall/hookwall/telemetry"
 	"go.opentelemetry.io/otel"
 )
@@ -86,7 +87,12 @@ func logLevel() slog.Level {
 // serve runs hookwall until ctx ends, then drains: readiness fails first,
 // in-flight requests finish, delivery workers stop taking work and finish
 // their attempts, all within the configured grace.
+//
+// Every component logs through log wrapped once here in redact.Handler: a
+// URL in any record, error or message loses its credentials and query
+// values, whoever logs it.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	log = slog.New(redact.Handler(log.Handler()))
 	if os.Getenv("GOGC") == "" {
 		// Requests allocate short-lived buffers at a high rate and memory
 		// is rarely the limit: collect half as often as Go's default.
