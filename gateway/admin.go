@@ -1,40 +1,15 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/hookwall/hookwall/blocklist"
 )
-
-// decodeBody decodes a JSON request body strictly into v: unknown fields,
-// trailing data and wrong types are refused. An empty body leaves v as it is
-// when optional is true.
-func decodeBody(c *fiber.Ctx, v any, optional bool) error {
-	body := bytes.TrimSpace(c.Body())
-	if len(body) == 0 {
-		if optional {
-			return nil
-		}
-		return fmt.Errorf("%w: a JSON body is required", errBadRequest)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: body: %v", errBadRequest, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: body: trailing data after the JSON value", errBadRequest)
-	}
-	return nil
-}
 
 type settingsBody struct {
 	BlockContactEnabled *bool `json:"block_contact_enabled"`

@@ -58,7 +58,7 @@ func (f *fakeChannel) Send(_ context.Context, contact, text string) (string, err
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	base  string
 	rdb   redis.UniversalClient
 	redis *redistest.Server
@@ -72,7 +72,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // newEnvWith is newEnv with edit applied to the gateway's configuration.
-func newEnvWith(t *testing.T, edit func(*gateway.Config)) *env {
+func newEnvWith(t testing.TB, edit func(*gateway.Config)) *env {
 	t.Helper()
 	srv := redistest.Start(t)
 	rdb := srv.Client()

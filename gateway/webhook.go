@@ -34,6 +34,11 @@ func (g *Gateway) webhook(c *fiber.Ctx) error {
 		}
 		return err
 	}
+	// Authentic, and the platform's envelope; refused as a whole still if
+	// its readers could disagree on what it says.
+	if err := channels.Unambiguous(body); err != nil {
+		return fmt.Errorf("%s: %w", ch.Adapter.ID(), err)
+	}
 	if len(events) == 0 {
 		return c.JSON(Counts{})
 	}

@@ -5,7 +5,12 @@
 // adapter against itself.
 package channelstest
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+
+	"golang.org/x/text/cases"
+)
 
 // LINEEnvelope reports whether body is one JSON object whose "events" member
 // is an array, and the array's length.
@@ -78,4 +83,57 @@ func object(body []byte) (map[string]any, bool) {
 	}
 	obj, ok := v.(map[string]any)
 	return obj, ok
+}
+
+// Ambiguous reports whether one object of body has two members whose names
+// are equal under case folding: the bodies hookwall refuses whole, however
+// authentic. Names are read with encoding/json's tokenizer, which replaces
+// invalid UTF-8 as the adapters' decoders do, and compared folded.
+func Ambiguous(body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type level struct {
+		object bool
+		key    bool // the next string of this object is a name
+		names  map[string]bool
+	}
+	var stack []*level
+	fold := cases.Fold()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		var top *level
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, &level{object: true, key: true, names: map[string]bool{}})
+			case '[':
+				stack = append(stack, &level{})
+			default:
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].object {
+					stack[len(stack)-1].key = true
+				}
+			}
+			continue
+		case string:
+			if top != nil && top.object && top.key {
+				name := fold.String(t)
+				if top.names[name] {
+					return true
+				}
+				top.names[name] = true
+				top.key = false
+				continue
+			}
+		}
+		if top != nil && top.object {
+			top.key = true
+		}
+	}
 }
