@@ -93,6 +93,10 @@ type Config struct {
 	// a channel it keeps in each of the Buckets buckets, the most recent.
 	// Zero means DefaultRecentContacts.
 	RecentContacts int
+	// TicketMessages bounds a blocked ticket: it keeps the newest
+	// TicketMessages messages and counts the older ones it drops. Zero means
+	// DefaultTicketMessages.
+	TicketMessages int
 }
 
 // Store is the blocklist on Redis.
@@ -102,6 +106,7 @@ type Store struct {
 	now            func() time.Time
 	channels       map[string]ChannelInfo
 	recentMax      int
+	ticketMax      int
 	batch          *batcher
 }
 
@@ -120,6 +125,12 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	if cfg.RecentContacts == 0 {
 		cfg.RecentContacts = DefaultRecentContacts
 	}
+	if cfg.TicketMessages < 0 {
+		return nil, errors.New("blocklist: ticket bound must not be negative")
+	}
+	if cfg.TicketMessages == 0 {
+		cfg.TicketMessages = DefaultTicketMessages
+	}
 	for id, ch := range cfg.Channels {
 		if ch.DedupeWindow <= 0 {
 			return nil, fmt.Errorf("blocklist: channel %q: dedupe window must be positive", id)
@@ -127,7 +138,8 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	}
 	return &Store{
 		rdb: rdb, defaultEnabled: cfg.DefaultEnabled, now: cfg.Now, channels: cfg.Channels,
-		recentMax: cfg.RecentContacts, batch: newBatcher(rdb),
+		recentMax: cfg.RecentContacts, ticketMax: cfg.TicketMessages,
+		batch: newBatcher(rdb),
 	}, nil
 }
 

@@ -2,6 +2,7 @@ package blocklist
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +14,9 @@ import (
 )
 
 // Ticket is a blocked ticket: the messages a contact sent while blocked with
-// action queue, waiting for a supervisor.
+// action queue, waiting for a supervisor. A ticket keeps its newest messages,
+// up to the store's bound (Config.TicketMessages), and counts the older ones
+// it let go.
 type Ticket struct {
 	// ID names the ticket.
 	ID string `json:"id"`
@@ -22,11 +25,23 @@ type Ticket struct {
 	Contact string `json:"contact"`
 	// MessageCount is the number of messages on the ticket.
 	MessageCount int `json:"message_count"`
-	// FirstMessageAt and LastMessageAt bound the messages' arrival.
+	// DroppedCount is the number of the ticket's oldest messages it let go
+	// to keep its bound.
+	DroppedCount int `json:"dropped_count"`
+	// FirstMessageAt and LastMessageAt bound the messages' arrival;
+	// FirstMessageAt is when the ticket's first message arrived, dropped
+	// or not.
 	FirstMessageAt time.Time `json:"first_message_at"`
 	LastMessageAt  time.Time `json:"last_message_at"`
-	// Messages are the ticket's messages, oldest first (GetTicket only).
-	Messages []json.RawMessage `json:"messages,omitempty"`
+}
+
+// TicketDetail is a ticket with one page of its messages.
+type TicketDetail struct {
+	Ticket
+	// Messages are a page of the ticket's messages, oldest first.
+	Messages []json.RawMessage `json:"messages"`
+	// NextCursor is the cursor of the next page, "" after the last.
+	NextCursor string `json:"next_cursor"`
 }
 
 // Release says where a released ticket went.
@@ -86,7 +101,7 @@ if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return -1 end
 local kt, ktm, kidx, kcidx, ktidkey, kq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local conv = redis.call('HGET', KEYS[7], 'id') or ''
 local ch, ct, co, target, queue, nid, np = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local n = 0
+local n, dropped = 0, redis.call('HGET', kt, 'dropped') or '0'
 if ARGV[2] == 'release' then
 ` + releaseLua + `
 else
@@ -94,7 +109,7 @@ else
 end
 redis.call('XADD', KEYS[8], 'MAXLEN', '~', '` + strconv.Itoa(auditMaxLen) + `', '*',
   'at', ARGV[11], 'actor', ARGV[10], 'action', 'ticket.' .. ARGV[2], 'channel', ch, 'contact', co,
-  'ticket', ARGV[1], 'detail', 'messages=' .. n .. ' routed_to=' .. queue)
+  'ticket', ARGV[1], 'detail', 'messages=' .. n .. ' dropped=' .. dropped .. ' routed_to=' .. queue)
 return n
 `)
 
@@ -133,32 +148,82 @@ func idBucket(id, prefix string) (int, bool) {
 	return b, true
 }
 
-// GetTicket returns the open ticket with its messages.
-func (s *Store) GetTicket(ctx context.Context, id string) (Ticket, error) {
-	ch, co, err := s.ticketRef(ctx, id)
+// TicketRequest asks for an open ticket with one page of its messages.
+type TicketRequest struct {
+	// ID names the ticket.
+	ID string
+	// Limit is the page size, 1 to MaxListLimit.
+	Limit int
+	// Cursor is the NextCursor of the previous page, or "".
+	Cursor string
+}
+
+// ticketPageScript reads a ticket and one page of its messages at once.
+// Messages are numbered from 1 in the order they came; the ticket drops the
+// lowest numbers first, so message number m is at list index m - dropped - 1.
+// KEYS: ticket, ticket messages; ARGV: ticket id, first number wanted, limit.
+// It returns nil when the ticket is not open, else {the ticket's fields, the
+// first number read, the list's length, the messages}.
+var ticketPageScript = redis.NewScript(`
+local t = redis.call('HGETALL', KEYS[1])
+local h = {}
+for i = 1, #t, 2 do h[t[i]] = t[i + 1] end
+if h['id'] ~= ARGV[1] then return false end
+local dropped = tonumber(h['dropped'] or '0')
+local from = math.max(tonumber(ARGV[2]), dropped + 1)
+local start = from - dropped - 1
+local msgs = redis.call('LRANGE', KEYS[2], start, start + tonumber(ARGV[3]) - 1)
+return {t, from, redis.call('LLEN', KEYS[2]), msgs}
+`)
+
+// GetTicket returns the open ticket with one page of its messages, oldest
+// first. A page never repeats a message; messages the ticket drops while a
+// client pages are skipped.
+func (s *Store) GetTicket(ctx context.Context, req TicketRequest) (TicketDetail, error) {
+	if req.Limit < 1 || req.Limit > MaxListLimit {
+		return TicketDetail{}, fmt.Errorf("%w: limit must be 1 to %d", ErrInvalid, MaxListLimit)
+	}
+	from := int64(1)
+	if req.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(req.Cursor)
+		n, id, ok := strings.Cut(string(b), ":")
+		v, perr := strconv.ParseInt(n, 10, 64)
+		if err != nil || !ok || perr != nil || v < 1 || id != req.ID {
+			return TicketDetail{}, fmt.Errorf("%w: bad cursor", ErrInvalid)
+		}
+		from = v
+	}
+	ch, co, err := s.ticketRef(ctx, req.ID)
 	if err != nil {
-		return Ticket{}, err
+		return TicketDetail{}, err
 	}
 	k := keysOf(ch, co)
-	var h *redis.MapStringStringCmd
-	var msgs *redis.StringSliceCmd
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		h = p.HGetAll(ctx, k.ticket)
-		msgs = p.LRange(ctx, k.ticketMessages, 0, -1)
-		return nil
-	})
+	res, err := ticketPageScript.Run(ctx, s.rdb, []string{k.ticket, k.ticketMessages}, req.ID, from, req.Limit).Slice()
+	if err == redis.Nil {
+		return TicketDetail{}, fmt.Errorf("%w: ticket %q", ErrNotFound, req.ID)
+	}
 	if err != nil {
-		return Ticket{}, storeErr(err)
+		return TicketDetail{}, storeErr(err)
 	}
-	t, ok := ticketFrom(h.Val())
-	if !ok || t.ID != id {
-		return Ticket{}, fmt.Errorf("%w: ticket %q", ErrNotFound, id)
+	fields, _ := res[0].([]any)
+	first, _ := res[1].(int64)
+	kept, _ := res[2].(int64)
+	msgs, _ := res[3].([]any)
+	h := make(map[string]string, len(fields)/2)
+	for i := 0; i+1 < len(fields); i += 2 {
+		key, _ := fields[i].(string)
+		h[key], _ = fields[i+1].(string)
 	}
-	t.Messages = make([]json.RawMessage, len(msgs.Val()))
-	for i, m := range msgs.Val() {
-		t.Messages[i] = json.RawMessage(m)
+	t, _ := ticketFrom(h)
+	d := TicketDetail{Ticket: t, Messages: make([]json.RawMessage, len(msgs))}
+	for i, m := range msgs {
+		v, _ := m.(string)
+		d.Messages[i] = json.RawMessage(v)
 	}
-	return t, nil
+	if next := first + int64(len(msgs)); len(msgs) > 0 && next <= int64(t.DroppedCount)+kept {
+		d.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(next, 10) + ":" + req.ID))
+	}
+	return d, nil
 }
 
 // OpenTicket returns the contact's open blocked ticket without its messages,
@@ -185,8 +250,9 @@ func ticketFrom(v map[string]string) (Ticket, bool) {
 	first, _ := strconv.ParseInt(v["first_at"], 10, 64)
 	last, _ := strconv.ParseInt(v["last_at"], 10, 64)
 	n, _ := strconv.Atoi(v["count"])
+	dropped, _ := strconv.Atoi(v["dropped"])
 	return Ticket{
-		ID: v["id"], Channel: v["channel"], Contact: v["contact"], MessageCount: n,
+		ID: v["id"], Channel: v["channel"], Contact: v["contact"], MessageCount: n, DroppedCount: dropped,
 		FirstMessageAt: fromMS(first), LastMessageAt: fromMS(last),
 	}, true
 }

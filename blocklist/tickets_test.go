@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // TestTicketsPageAcrossBuckets queues messages of many blocked contacts and
@@ -61,5 +64,196 @@ func TestTicketsPageAcrossBuckets(t *testing.T) {
 	}
 	if _, _, err := s.DeadLetters(ctx, 0, ""); !errors.Is(err, blocklist.ErrInvalid) {
 		t.Fatalf("limit 0: %v, want ErrInvalid", err)
+	}
+}
+
+// newTicketStore is a store of one channel without bot whose tickets keep
+// max messages (the default when zero), on the Redis topology the
+// environment selects.
+func newTicketStore(t *testing.T, max int) (*blocklist.Store, redis.UniversalClient) {
+	t.Helper()
+	rdb := redistest.StartTopology(t).Client()
+	s, err := blocklist.New(blocklist.Config{
+		DefaultEnabled: true, TicketMessages: max,
+		Channels: map[string]blocklist.ChannelInfo{"line-main": {Type: "line", DedupeWindow: time.Hour}},
+	}, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if err := s.InitSettings(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return s, rdb
+}
+
+// queue ingests one text message of the contact per text, all queued on its
+// ticket, and returns the outcomes.
+func queue(t *testing.T, s *blocklist.Store, co string, texts ...string) []blocklist.Outcome {
+	t.Helper()
+	var out []blocklist.Outcome
+	for _, text := range texts {
+		o := ingest(t, s, textEvent("line-main", co, "ev-"+co+"-"+text, text))
+		if o[0].Decision != blocklist.Queued {
+			t.Fatalf("%s: %+v, want queued", text, o[0])
+		}
+		out = append(out, o[0])
+	}
+	return out
+}
+
+// texts returns m1 ... mn from m<from>.
+func texts(from, n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf("m%d", from+i))
+	}
+	return out
+}
+
+// pageTexts returns the texts of a page of ticket messages.
+func pageTexts(t *testing.T, msgs []json.RawMessage) []string {
+	t.Helper()
+	var out []string
+	for _, m := range msgs {
+		var v struct {
+			Message struct{ Text string } `json:"message"`
+		}
+		if err := json.Unmarshal(m, &v); err != nil {
+			t.Fatalf("message %s: %v", m, err)
+		}
+		out = append(out, v.Message.Text)
+	}
+	return out
+}
+
+// delivered returns what the contact's delivery stream holds, in order: the
+// text of each message, the type of each notice.
+func delivered(t *testing.T, rdb redis.UniversalClient, co string) []string {
+	t.Helper()
+	keys, err := redistest.Keys(t.Context(), rdb, "hw:{*}:queue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range keys {
+		entries, err := rdb.XRange(t.Context(), k, "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Values["co"] != co {
+				continue
+			}
+			var p struct {
+				Type    string
+				Message struct{ Text string }
+			}
+			if err := json.Unmarshal([]byte(e.Values["ev"].(string)), &p); err != nil {
+				t.Fatalf("entry %v: %v", e.Values, err)
+			}
+			if p.Message.Text != "" {
+				out = append(out, p.Message.Text)
+			} else {
+				out = append(out, p.Type)
+			}
+		}
+	}
+	return out
+}
+
+// TestTicketKeepsNewest fills a ticket past its bound: it keeps the newest
+// messages, counts the ones it dropped, tells each decision how many it
+// dropped, and its release and audit say so.
+func TestTicketKeepsNewest(t *testing.T) {
+	s, rdb := newTicketStore(t, 5)
+	block(t, s, "line-main", "U1")
+	out := queue(t, s, "U1", texts(1, 8)...)
+	for i, o := range out {
+		if want := min(max(i+1-5, 0), 1); o.Dropped != want {
+			t.Errorf("message %d: dropped %d, want %d", i+1, o.Dropped, want)
+		}
+	}
+	tk, err := s.GetTicket(t.Context(), blocklist.TicketRequest{ID: out[0].Ticket, Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.MessageCount != 5 || tk.DroppedCount != 3 || tk.NextCursor != "" {
+		t.Errorf("ticket %+v, want 5 messages, 3 dropped, one page", tk.Ticket)
+	}
+	if got := pageTexts(t, tk.Messages); !slices.Equal(got, texts(4, 5)) {
+		t.Errorf("ticket holds %v, want the newest %v", got, texts(4, 5))
+	}
+	if open, err := s.OpenTicket(t.Context(), "line-main", "U1"); err != nil || open.DroppedCount != 3 {
+		t.Errorf("open ticket %+v, %v; want 3 dropped", open, err)
+	}
+	if items, _, err := s.ListTickets(t.Context(), blocklist.TicketListRequest{Limit: 10}); err != nil || len(items) != 1 || items[0].DroppedCount != 3 {
+		t.Errorf("listing %+v, %v; want the ticket with 3 dropped", items, err)
+	}
+	r, err := s.ReleaseTicket(t.Context(), out[0].Ticket, "sam")
+	if err != nil || r.Messages != 5 {
+		t.Fatalf("release %+v, %v; want 5 messages", r, err)
+	}
+	want := slices.Concat([]string{"contact.blocked"}, texts(4, 5), []string{"ticket.released"})
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v", got, want)
+	}
+	audit, _, err := s.Audit(t.Context(), 1, "")
+	if err != nil || len(audit) != 1 || audit[0].Action != "ticket.release" || !strings.Contains(audit[0].Detail, "messages=5 dropped=3") {
+		t.Errorf("audit %+v, %v; want ticket.release saying messages=5 dropped=3", audit, err)
+	}
+}
+
+// TestTicketPaging pages through a ticket's messages while it fills past its
+// bound: oldest first, no message twice, the dropped ones skipped.
+func TestTicketPaging(t *testing.T) {
+	s, _ := newTicketStore(t, 10)
+	block(t, s, "line-main", "U1")
+	id := queue(t, s, "U1", texts(1, 7)...)[0].Ticket
+	page := func(cursor string) ([]string, string) {
+		t.Helper()
+		tk, err := s.GetTicket(t.Context(), blocklist.TicketRequest{ID: id, Limit: 3, Cursor: cursor})
+		if err != nil {
+			t.Fatalf("page at %q: %v", cursor, err)
+		}
+		return pageTexts(t, tk.Messages), tk.NextCursor
+	}
+	var got []string
+	p, next := page("")
+	got = append(got, p...)
+	queue(t, s, "U1", texts(8, 6)...) // 13 messages: m1-m3 dropped
+	p, next = page(next)
+	got = append(got, p...)
+	queue(t, s, "U1", texts(14, 4)...) // 17: m1-m7 dropped, m7 not read yet
+	for next != "" {
+		p, next = page(next)
+		if len(p) == 0 {
+			t.Fatal("an empty page with a next cursor")
+		}
+		got = append(got, p...)
+	}
+	want := slices.Concat(texts(1, 6), texts(8, 10))
+	if !slices.Equal(got, want) {
+		t.Errorf("paged %v, want %v", got, want)
+	}
+
+	// A full last page has no next one.
+	tk, err := s.GetTicket(t.Context(), blocklist.TicketRequest{ID: id, Limit: 10})
+	if err != nil || len(tk.Messages) != 10 || tk.NextCursor != "" {
+		t.Errorf("one page of all 10: %d messages, next %q, %v", len(tk.Messages), tk.NextCursor, err)
+	}
+
+	block(t, s, "line-main", "U2")
+	other := queue(t, s, "U2", "x")[0].Ticket
+	_, cursor := page("")
+	for _, req := range []blocklist.TicketRequest{
+		{ID: id, Limit: 0},
+		{ID: id, Limit: blocklist.MaxListLimit + 1},
+		{ID: id, Limit: 3, Cursor: "!!"},
+		{ID: other, Limit: 3, Cursor: cursor}, // another ticket's cursor
+	} {
+		if _, err := s.GetTicket(t.Context(), req); !errors.Is(err, blocklist.ErrInvalid) {
+			t.Errorf("%+v: %v, want ErrInvalid", req, err)
+		}
 	}
 }

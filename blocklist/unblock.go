@@ -51,6 +51,7 @@ local conv = redis.call('HGET', KEYS[9], 'id') or ''
 local ch, ct, co, target, queue, nid, np = ARGV[1], ARGV[7], ARGV[2], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 local released, deleted, n = 0, 0, 0
 local tid = redis.call('HGET', kt, 'id')
+local dropped = redis.call('HGET', kt, 'dropped') or '0'
 if tid then
   local ktidkey = ARGV[14] .. tid
   if ARGV[6] == 'release' then
@@ -67,7 +68,7 @@ if existed == 1 then
     'auto', '0', 'blk', '0', 'ev', ARGV[13])
 end
 local detail = 'tickets=' .. ARGV[6]
-if tid then detail = detail .. ' ticket=' .. tid .. ' messages=' .. n end
+if tid then detail = detail .. ' ticket=' .. tid .. ' messages=' .. n .. ' dropped=' .. dropped end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', '` + strconv.Itoa(auditMaxLen) + `', '*',
   'at', ARGV[5], 'actor', ARGV[4], 'action', 'unblock', 'channel', ch, 'contact', co,
   'ticket', tid or '', 'detail', detail)

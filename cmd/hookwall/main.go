@@ -136,7 +136,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		targets[ch.ID] = t
 	}
 
-	store, err := blocklist.New(blocklist.Config{DefaultEnabled: cfg.Settings.Enabled(), Channels: infos}, rdb)
+	store, err := blocklist.New(blocklist.Config{
+		DefaultEnabled: cfg.Settings.Enabled(), Channels: infos, TicketMessages: cfg.Tickets.MaxMessages,
+	}, rdb)
 	if err != nil {
 		return err
 	}

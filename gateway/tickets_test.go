@@ -1,0 +1,146 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/channels"
+	"github.com/hookwall/hookwall/gateway"
+	"github.com/hookwall/hookwall/internal/redistest"
+)
+
+// newTicketEnv is newEnv with a second channel, wa-main, and tickets that
+// keep max messages. Its fake channels take bodies of up to 1 MiB, so that a
+// test fills a ticket in few requests.
+func newTicketEnv(t *testing.T, max int) *env {
+	t.Helper()
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, TicketMessages: max, Channels: map[string]blocklist.ChannelInfo{
+		"line-main": {Type: "fake", DedupeWindow: time.Hour},
+		"wa-main":   {Type: "fake", DedupeWindow: time.Hour},
+	}}, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	if err := store.InitSettings(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ch := &fakeChannel{id: "line-main", maxBody: 1 << 20, sent: make(chan [2]string, 10)}
+	wa := &fakeChannel{id: "wa-main", maxBody: 1 << 20, sent: make(chan [2]string, 10)}
+	g, err := gateway.New(gateway.Config{
+		Tokens: []gateway.Token{
+			{Name: "alice", Role: gateway.RoleAgent, Secret: agentToken},
+			{Name: "sam", Role: gateway.RoleSupervisor, Secret: supervisorToken},
+		},
+		Channels: []gateway.ChannelConfig{
+			{Adapter: ch, BlockedAction: blocklist.ActionQueue},
+			{Adapter: wa, BlockedAction: blocklist.ActionQueue},
+		},
+		RequestTimeout: 10 * time.Second,
+	}, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, base: serve(t, g), rdb: rdb, redis: srv, store: store, ch: ch}
+}
+
+// flood posts n text messages of the contact to line-main, per per request,
+// with texts m<from>, m<from+1>, ... and a raw event of about 400 bytes, the
+// size of a WhatsApp text message's.
+func (e *env) flood(contact string, from, n, per int) {
+	e.t.Helper()
+	pad := strings.Repeat("x", 300)
+	for i := 0; i < n; i += per {
+		var evs []channels.Event
+		for j := i; j < min(i+per, n); j++ {
+			text := fmt.Sprintf("m%d", from+j)
+			ev := textMsg(contact, contact+"-"+text, text)
+			ev.Raw = json.RawMessage(`{"text":"` + text + `","pad":"` + pad + `"}`)
+			evs = append(evs, ev)
+		}
+		e.post("line-main", evs...)
+	}
+}
+
+// ticketTexts returns the texts of a ticket answer's messages.
+func ticketTexts(t *testing.T, r resp) []string {
+	t.Helper()
+	msgs, ok := r.body["messages"].([]any)
+	if !ok {
+		t.Fatalf("ticket answer without messages: %s", r.raw)
+	}
+	var out []string
+	for _, m := range msgs {
+		msg, _ := m.(map[string]any)["message"].(map[string]any)
+		text, _ := msg["text"].(string)
+		out = append(out, text)
+	}
+	return out
+}
+
+// TestTicketAPI fills a ticket past its bound over HTTP: the listing, the
+// contact status and the ticket answer count what it dropped, and the ticket
+// answer pages the messages it kept.
+func TestTicketAPI(t *testing.T) {
+	e := newTicketEnv(t, 5)
+	if r := e.do("POST", "/admin/v1/channels/line-main/contacts/U1/block", agentToken, `{}`); r.status != 200 {
+		t.Fatalf("block: %d %s", r.status, r.raw)
+	}
+	e.flood("U1", 1, 8, 8)
+
+	r := e.do("GET", "/admin/v1/blocked-tickets", supervisorToken, "")
+	items, _ := r.body["items"].([]any)
+	if r.status != 200 || len(items) != 1 {
+		t.Fatalf("listing: %d %s; want one ticket", r.status, r.raw)
+	}
+	tk := items[0].(map[string]any)
+	if tk["message_count"] != 5.0 || tk["dropped_count"] != 3.0 {
+		t.Errorf("listed ticket %v; want 5 messages and 3 dropped", tk)
+	}
+	st := e.do("GET", "/admin/v1/channels/line-main/contacts/U1", agentToken, "")
+	if open, _ := st.body["open_ticket"].(map[string]any); open == nil || open["dropped_count"] != 3.0 {
+		t.Errorf("contact status %s; want the open ticket with 3 dropped", st.raw)
+	}
+
+	id := tk["id"].(string)
+	var got []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		r := e.do("GET", "/admin/v1/blocked-tickets/"+id+"?limit=2&cursor="+url.QueryEscape(cursor), supervisorToken, "")
+		if r.status != 200 || r.body["dropped_count"] != 3.0 || r.body["message_count"] != 5.0 {
+			t.Fatalf("page %d: %d %s", pages, r.status, r.raw)
+		}
+		page := ticketTexts(t, r)
+		if len(page) > 2 {
+			t.Fatalf("page %d holds %d messages, more than the limit 2", pages, len(page))
+		}
+		got = append(got, page...)
+		cursor, _ = r.body["next_cursor"].(string)
+		if cursor == "" {
+			break
+		}
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+	}
+	if want := []string{"m4", "m5", "m6", "m7", "m8"}; !slices.Equal(got, want) {
+		t.Errorf("paged %v, want the newest five %v", got, want)
+	}
+	if r := e.do("GET", "/admin/v1/blocked-tickets/"+id, supervisorToken, ""); len(ticketTexts(t, r)) != 5 || r.body["next_cursor"] != "" {
+		t.Errorf("default page %s; want all five and no next page", r.raw)
+	}
+	for _, q := range []string{"limit=0", "limit=501", "cursor=%21%21"} {
+		wantProblem(t, e.do("GET", "/admin/v1/blocked-tickets/"+id+"?"+q, supervisorToken, ""), 400, "invalid_request")
+	}
+}
