@@ -130,10 +130,13 @@ type Outcome struct {
 // ticket stored before the bound, or when it was larger, shrinks by at most
 // 100 per message, so that no decision runs long.
 //
+// The delivery entry of a contact with a ticket release in progress waits at
+// the end of the release (emit; see release.go).
+//
 // KEYS: 1 settings, 2 dedupe, 3 block, 4 conversation, 5 conversation
 // messages, 6 open ticket, 7 ticket messages, 8 tickets index, 9 channel
 // tickets index, 10 new ticket id, 11 delivery stream, 12 recent contacts,
-// 13 recent previews
+// 13 recent previews, 14 release, 15 release list
 // ARGV: 1 channel, 2 contact, 3 dedupe ms, 4 now ms, 5 default enabled,
 // 6 envelope id, 7 payload, 8 forward target, 9 new conversation id, 10 new
 // ticket id, 11 channel type, 12 event type, 13 conversation ttl ms,
@@ -142,7 +145,7 @@ type Outcome struct {
 // 19 oldest recent ms kept, 20 recent contacts age ms, 21 ticket bound
 //
 // It returns {decision, conversation, ticket, messages the ticket dropped}.
-var ingestScript = redis.NewScript(`
+var ingestScript = redis.NewScript(entryLua + `
 if not redis.call('SET', KEYS[2], ARGV[6], 'NX', 'PX', ARGV[3]) then
   return {'duplicate', '', '', '0'}
 end
@@ -213,9 +216,9 @@ if conv ~= '' then
   redis.call('PEXPIRE', KEYS[4], ARGV[13])
   redis.call('PEXPIRE', KEYS[5], ARGV[13])
 end
-redis.call('XADD', KEYS[11], '*', 'id', ARGV[6], 'tgt', target, 'type', ARGV[12], 'ch', ARGV[1],
+emit(KEYS[11], KEYS[14], KEYS[15], {'id', ARGV[6], 'tgt', target, 'type', ARGV[12], 'ch', ARGV[1],
   'ct', ARGV[11], 'co', contact, 'conv', conv, 'route', target, 'queue', queue, 'auto', auto,
-  'blk', blk, 'ev', ARGV[7], 'tp', ARGV[15])
+  'blk', blk, 'ev', ARGV[7], 'tp', ARGV[15]})
 return {decision, conv, '', '0'}
 `)
 
@@ -261,7 +264,7 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 			keys: []string{
 				k.settings, k.dedupe(e.Channel, e.ID), k.block, k.conv, k.convMessages,
 				k.ticket, k.ticketMessages, k.tickets, k.channelTickets(e.Channel), k.ticketID(tid), k.queue,
-				k.recent(e.Channel), k.recentPreview(e.Channel),
+				k.recent(e.Channel), k.recentPreview(e.Channel), k.release, k.releaseMessages,
 			},
 			args: []any{
 				e.Channel, e.Contact, info.DedupeWindow.Milliseconds(), ms(now), boolFlag(s.defaultEnabled),

@@ -54,63 +54,48 @@ type Release struct {
 	Messages int `json:"messages"`
 }
 
-// releaseLua moves the open ticket's messages, in order, to the delivery
-// stream, tells the helpdesk, and removes the ticket. It is shared by the
-// ticket release and by unblock's Unblock All; it expects the locals kt
-// (ticket), ktm (ticket messages), kidx, kcidx (indexes), kq (stream), conv,
-// ch, ct, co, target, queue, nid and np (notice id and payload) and sets n.
-const releaseLua = `
-local tid = redis.call('HGET', kt, 'id')
-local msgs = redis.call('LRANGE', ktm, 0, -1)
-for _, m in ipairs(msgs) do
-  local p = cjson.decode(m)
-  redis.call('XADD', kq, '*', 'id', p['id'], 'tgt', target, 'type', p['type'], 'ch', ch, 'ct', ct,
-    'co', co, 'conv', conv, 'route', target, 'queue', queue, 'auto', '1', 'blk', '1', 'ev', m)
-end
-n = #msgs
-redis.call('XADD', kq, '*', 'id', nid, 'tgt', 'helpdesk', 'type', 'ticket.released', 'ch', ch,
-  'ct', ct, 'co', co, 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned', 'auto', '0',
-  'blk', '1', 'ev', np)
-redis.call('DEL', kt, ktm, ktidkey)
-redis.call('ZREM', kidx, tid)
-redis.call('ZREM', kcidx, tid)
-`
-
-// deleteLua removes the open ticket and its messages for good and tells the
-// helpdesk. Same locals as releaseLua.
-const deleteLua = `
-local tid = redis.call('HGET', kt, 'id')
-n = redis.call('LLEN', ktm)
-redis.call('XADD', kq, '*', 'id', nid, 'tgt', 'helpdesk', 'type', 'ticket.deleted', 'ch', ch,
-  'ct', ct, 'co', co, 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned', 'auto', '0',
-  'blk', '1', 'ev', np)
-redis.call('DEL', kt, ktm, ktidkey)
-redis.call('ZREM', kidx, tid)
-redis.call('ZREM', kcidx, tid)
-`
-
-// ticketScript releases or deletes one ticket by id and audits it.
+// ticketScript releases or deletes one ticket by id and audits it. A release
+// only starts here (detachLua; release.go moves the messages): it answers
+// busy, changing nothing, while the contact has a release in progress, which
+// the caller finishes first.
 //
 // KEYS: 1 ticket, 2 ticket messages, 3 tickets index, 4 channel tickets
-// index, 5 ticket id key, 6 delivery stream, 7 conversation, 8 audit
+// index, 5 ticket id key, 6 delivery stream, 7 conversation, 8 audit,
+// 9 release, 10 release list, 11 releases index
 // ARGV: 1 ticket id, 2 op (release|delete), 3 channel, 4 channel type,
 // 5 contact, 6 target, 7 queue, 8 notice id, 9 notice payload, 10 actor,
-// 11 now ms
-var ticketScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return -1 end
-local kt, ktm, kidx, kcidx, ktidkey, kq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+// 11 now ms, 12 index member
+// It returns {"busy", ticket, messages, queue} of the release in progress,
+// {"missing"}, or {"ok", messages}.
+var ticketScript = redis.NewScript(entryLua + `
+local kt, ktm, kidx, kcidx, kq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]
+local krel, krl, krels = KEYS[9], KEYS[10], KEYS[11]
+if ARGV[2] == 'release' and redis.call('EXISTS', krel) == 1 then
+  local r = redis.call('HMGET', krel, 'ticket', 'n', 'queue')
+  return {'busy', r[1] or '', r[2] or '0', r[3] or ''}
+end
+if redis.call('HGET', kt, 'id') ~= ARGV[1] then return {'missing'} end
+local tid, member, now = ARGV[1], ARGV[12], ARGV[11]
 local conv = redis.call('HGET', KEYS[7], 'id') or ''
-local ch, ct, co, target, queue, nid, np = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local n, dropped = 0, redis.call('HGET', kt, 'dropped') or '0'
+local ch, ct, co, target, queue = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local f = {'id', ARGV[8], 'tgt', 'helpdesk', 'type', 'ticket.' .. ARGV[2] .. 'd', 'ch', ch, 'ct', ct,
+  'co', co, 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned', 'auto', '0', 'blk', '1', 'ev', ARGV[9]}
+local n, dropped = 0, '0'
 if ARGV[2] == 'release' then
-` + releaseLua + `
+` + detachLua + `
+  redis.call('RPUSH', krl, packEntry(f))
 else
-` + deleteLua + `
+  n = redis.call('LLEN', ktm)
+  dropped = redis.call('HGET', kt, 'dropped') or '0'
+  redis.call('UNLINK', kt, ktm, KEYS[5])
+  redis.call('ZREM', kidx, tid)
+  redis.call('ZREM', kcidx, tid)
+  emit(kq, krel, krl, f)
 end
 redis.call('XADD', KEYS[8], 'MAXLEN', '~', '` + strconv.Itoa(auditMaxLen) + `', '*',
-  'at', ARGV[11], 'actor', ARGV[10], 'action', 'ticket.' .. ARGV[2], 'channel', ch, 'contact', co,
-  'ticket', ARGV[1], 'detail', 'messages=' .. n .. ' dropped=' .. dropped .. ' routed_to=' .. queue)
-return n
+  'at', now, 'actor', ARGV[10], 'action', 'ticket.' .. ARGV[2], 'channel', ch, 'contact', co,
+  'ticket', tid, 'detail', 'messages=' .. n .. ' dropped=' .. dropped .. ' routed_to=' .. queue)
+return {'ok', tostring(n)}
 `)
 
 // ticketRef finds the channel and contact of a ticket id.
@@ -259,29 +244,48 @@ func ticketFrom(v map[string]string) (Ticket, bool) {
 
 // ReleaseTicket releases a ticket: its messages go in order to the bot when
 // the channel has one enabled, else to the helpdesk's unassigned queue. The
-// contact stays blocked.
+// contact stays blocked. The messages move in chunks (see release.go); an
+// error may leave the release in progress, which the same call finishes when
+// repeated, answering as the first would have.
 func (s *Store) ReleaseTicket(ctx context.Context, id, actor string) (Release, error) {
-	n, queue, err := s.ticketOp(ctx, id, actor, "release")
-	if err != nil {
-		return Release{}, err
+	for {
+		ch, co, res, queue, err := s.ticketOp(ctx, id, actor, "release")
+		if err != nil {
+			return Release{}, err
+		}
+		if err := s.finishRelease(ctx, ch, co); err != nil {
+			return Release{}, err
+		}
+		if res[0] == "ok" {
+			n, _ := strconv.Atoi(res[1])
+			return Release{ID: id, RoutedTo: queue, Messages: n}, nil
+		}
+		// busy: the contact had a release in progress, finished now. It was
+		// this ticket's (a repeated call), or an earlier one's, and this one
+		// can start now.
+		if res[1] == id {
+			n, _ := strconv.Atoi(res[2])
+			return Release{ID: id, RoutedTo: res[3], Messages: n}, nil
+		}
 	}
-	return Release{ID: id, RoutedTo: queue, Messages: n}, nil
 }
 
 // DeleteTicket removes a ticket and its messages for good.
 func (s *Store) DeleteTicket(ctx context.Context, id, actor string) error {
-	_, _, err := s.ticketOp(ctx, id, actor, "delete")
+	_, _, _, _, err := s.ticketOp(ctx, id, actor, "delete")
 	return err
 }
 
-func (s *Store) ticketOp(ctx context.Context, id, actor, op string) (int, string, error) {
+// ticketOp runs ticketScript and returns the ticket's contact, the script's
+// reply ("ok" or "busy") and the queue the messages go to ("" on delete).
+func (s *Store) ticketOp(ctx context.Context, id, actor, op string) (channel, contact string, res []string, queue string, err error) {
 	ch, co, err := s.ticketRef(ctx, id)
 	if err != nil {
-		return 0, "", err
+		return "", "", nil, "", err
 	}
 	info, err := s.channel(ch)
 	if err != nil {
-		return 0, "", err
+		return "", "", nil, "", err
 	}
 	target, queue := info.release()
 	now := s.now()
@@ -290,17 +294,18 @@ func (s *Store) ticketOp(ctx context.Context, id, actor, op string) (int, string
 		queue = ""
 	}
 	k := keysOf(ch, co)
-	n, err := ticketScript.Run(ctx, s.rdb,
-		[]string{k.ticket, k.ticketMessages, k.tickets, k.channelTickets(ch), k.ticketID(id), k.queue, k.conv, k.audit},
-		id, op, ch, info.Type, co, target, queue, nid, np, actor, ms(now),
-	).Int()
+	res, err = ticketScript.Run(ctx, s.rdb,
+		[]string{k.ticket, k.ticketMessages, k.tickets, k.channelTickets(ch), k.ticketID(id), k.queue, k.conv, k.audit,
+			k.release, k.releaseMessages, k.releases},
+		id, op, ch, info.Type, co, target, queue, nid, np, actor, ms(now), member(ch, co),
+	).StringSlice()
 	if err != nil {
-		return 0, "", storeErr(err)
+		return "", "", nil, "", storeErr(err)
 	}
-	if n < 0 {
-		return 0, "", fmt.Errorf("%w: ticket %q", ErrNotFound, id)
+	if res[0] == "missing" {
+		return "", "", nil, "", fmt.Errorf("%w: ticket %q", ErrNotFound, id)
 	}
-	return n, queue, nil
+	return ch, co, res, queue, nil
 }
 
 // release returns the target and queue name released messages go to.

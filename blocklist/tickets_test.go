@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,13 +69,13 @@ func TestTicketsPageAcrossBuckets(t *testing.T) {
 }
 
 // newTicketStore is a store of one channel without bot whose tickets keep
-// max messages (the default when zero), on the Redis topology the
-// environment selects.
-func newTicketStore(t *testing.T, max int) (*blocklist.Store, redis.UniversalClient) {
+// max messages and whose releases move chunk entries per script (the
+// defaults when zero), on the Redis topology the environment selects.
+func newTicketStore(t *testing.T, max, chunk int) (*blocklist.Store, redis.UniversalClient) {
 	t.Helper()
 	rdb := redistest.StartTopology(t).Client()
 	s, err := blocklist.New(blocklist.Config{
-		DefaultEnabled: true, TicketMessages: max,
+		DefaultEnabled: true, TicketMessages: max, ReleaseChunk: chunk,
 		Channels: map[string]blocklist.ChannelInfo{"line-main": {Type: "line", DedupeWindow: time.Hour}},
 	}, rdb)
 	if err != nil {
@@ -166,7 +167,7 @@ func delivered(t *testing.T, rdb redis.UniversalClient, co string) []string {
 // messages, counts the ones it dropped, tells each decision how many it
 // dropped, and its release and audit say so.
 func TestTicketKeepsNewest(t *testing.T) {
-	s, rdb := newTicketStore(t, 5)
+	s, rdb := newTicketStore(t, 5, 0)
 	block(t, s, "line-main", "U1")
 	out := queue(t, s, "U1", texts(1, 8)...)
 	for i, o := range out {
@@ -207,7 +208,7 @@ func TestTicketKeepsNewest(t *testing.T) {
 // TestTicketPaging pages through a ticket's messages while it fills past its
 // bound: oldest first, no message twice, the dropped ones skipped.
 func TestTicketPaging(t *testing.T) {
-	s, _ := newTicketStore(t, 10)
+	s, _ := newTicketStore(t, 10, 0)
 	block(t, s, "line-main", "U1")
 	id := queue(t, s, "U1", texts(1, 7)...)[0].Ticket
 	page := func(cursor string) ([]string, string) {
@@ -255,5 +256,169 @@ func TestTicketPaging(t *testing.T) {
 		if _, err := s.GetTicket(t.Context(), req); !errors.Is(err, blocklist.ErrInvalid) {
 			t.Errorf("%+v: %v, want ErrInvalid", req, err)
 		}
+	}
+}
+
+// lostReplies is a go-redis hook that loses the reply of the release chunks
+// it is told to (their script runs; the client sees an error), as a dropped
+// connection or a replica stopping between two chunks would.
+type lostReplies struct {
+	chunks atomic.Int32 // chunk scripts run
+	lose   atomic.Int32 // lose the reply of this chunk (1-based); 0: none
+}
+
+func (h *lostReplies) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *lostReplies) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *lostReplies) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		// A chunk that ran: not one refused (NOSCRIPT, sent again as EVAL).
+		if err == nil && isReleaseChunk(cmd) && h.chunks.Add(1) == h.lose.Load() {
+			return errors.New("test: reply lost")
+		}
+		return err
+	}
+}
+
+// isReleaseChunk reports whether cmd runs the release chunk script: the only
+// script whose first key is a contact's release hash (hw:{tag}:rel:...).
+func isReleaseChunk(cmd redis.Cmder) bool {
+	a := cmd.Args()
+	if len(a) < 4 || (a[0] != "evalsha" && a[0] != "eval") {
+		return false
+	}
+	k, _ := a[3].(string)
+	return strings.Contains(k, "}:rel:")
+}
+
+// TestReleaseInterrupted releases a ticket in chunks of 3 and loses a chunk's
+// reply: the call fails with the release in progress. A message queued
+// meanwhile opens a new ticket; the same call again finishes the release and
+// answers as the first would have. Each message enters the delivery stream
+// once, in order, before anything newer of the contact.
+func TestReleaseInterrupted(t *testing.T) {
+	s, rdb := newTicketStore(t, 0, 3)
+	h := &lostReplies{}
+	rdb.AddHook(h)
+	block(t, s, "line-main", "U1")
+	id := queue(t, s, "U1", texts(1, 10)...)[0].Ticket
+
+	h.lose.Store(2)
+	if _, err := s.ReleaseTicket(t.Context(), id, "sam"); !errors.Is(err, blocklist.ErrUnavailable) {
+		t.Fatalf("release with a lost reply: %v, want ErrUnavailable", err)
+	}
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, slices.Concat([]string{"contact.blocked"}, texts(1, 6))) {
+		t.Fatalf("after two chunks the stream holds %v, want contact.blocked and m1-m6", got)
+	}
+	if items, _, err := s.ListTickets(t.Context(), blocklist.TicketListRequest{Limit: 10}); err != nil || len(items) != 0 {
+		t.Fatalf("tickets listed during the release: %+v, %v; want none", items, err)
+	}
+	next := queue(t, s, "U1", "m11")[0].Ticket
+	if next == id {
+		t.Fatal("a message queued during the release went to the ticket being released")
+	}
+
+	r, err := s.ReleaseTicket(t.Context(), id, "sam")
+	if err != nil || r.Messages != 10 || r.RoutedTo != "unassigned" {
+		t.Fatalf("release again: %+v, %v; want 10 messages to unassigned", r, err)
+	}
+	want := slices.Concat([]string{"contact.blocked"}, texts(1, 10), []string{"ticket.released"})
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, want) {
+		t.Fatalf("stream %v, want %v", got, want)
+	}
+	if _, err := s.ReleaseTicket(t.Context(), id, "sam"); !errors.Is(err, blocklist.ErrNotFound) {
+		t.Errorf("a third release: %v, want ErrNotFound", err)
+	}
+	if _, err := s.ReleaseTicket(t.Context(), next, "sam"); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "m11", "ticket.released")
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, want) {
+		t.Errorf("stream %v, want %v", got, want)
+	}
+	if n, err := s.FinishReleases(t.Context()); err != nil || n != 0 {
+		t.Errorf("FinishReleases after all: %d, %v; want none left", n, err)
+	}
+}
+
+// TestUnblockAllInterrupted unblocks with Unblock All and loses a chunk's
+// reply. The contact is unblocked: its next message is forwarded, and waits
+// behind the release. FinishReleases, as a replica's sweep runs it, finishes
+// the release; the new message follows it, and the block and the new
+// message's notices keep their order too.
+func TestUnblockAllInterrupted(t *testing.T) {
+	s, rdb := newTicketStore(t, 0, 4)
+	h := &lostReplies{}
+	rdb.AddHook(h)
+	block(t, s, "line-main", "U1")
+	queue(t, s, "U1", texts(1, 10)...)
+
+	h.lose.Store(1)
+	if _, err := s.Unblock(t.Context(), "line-main", "U1", "bob", blocklist.TicketsRelease); !errors.Is(err, blocklist.ErrUnavailable) {
+		t.Fatalf("unblock with a lost reply: %v, want ErrUnavailable", err)
+	}
+	if o := ingest(t, s, textEvent("line-main", "U1", "ev-after", "after")); o[0].Decision != blocklist.Forwarded {
+		t.Fatalf("after the unblock: %+v, want forwarded", o[0])
+	}
+	block(t, s, "line-main", "U1") // its notices wait too
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, slices.Concat([]string{"contact.blocked"}, texts(1, 4))) {
+		t.Fatalf("before the sweep the stream holds %v, want contact.blocked and m1-m4", got)
+	}
+
+	if n, err := s.FinishReleases(t.Context()); err != nil || n != 1 {
+		t.Fatalf("FinishReleases: %d, %v; want 1", n, err)
+	}
+	want := slices.Concat([]string{"contact.blocked"}, texts(1, 10),
+		[]string{"ticket.released", "contact.unblocked", "after", "conversation.ended", "contact.blocked"})
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, want) {
+		t.Fatalf("stream %v, want %v", got, want)
+	}
+	// Nothing waits any more: the next message goes straight to the stream.
+	if o := ingest(t, s, textEvent("line-main", "U1", "ev-later", "later")); o[0].Decision != blocklist.Queued {
+		t.Fatalf("blocked again: %+v, want queued", o[0])
+	}
+	if res, err := s.Unblock(t.Context(), "line-main", "U1", "bob", blocklist.TicketsDelete); err != nil || res.Deleted != 1 {
+		t.Fatalf("Delete All: %+v, %v", res, err)
+	}
+	want = append(want, "ticket.deleted", "contact.unblocked")
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, want) {
+		t.Errorf("stream %v, want %v", got, want)
+	}
+}
+
+// TestReleaseKeepsEventTypes releases events whose type JSON escapes: the
+// delivery's type is the event's, whichever way the release reads it.
+func TestReleaseKeepsEventTypes(t *testing.T) {
+	s, rdb := newTicketStore(t, 0, 0)
+	block(t, s, "line-main", "U1")
+	types := []string{"message", `od"d<type>`, "follow"}
+	var id string
+	for i, typ := range types {
+		ev := textEvent("line-main", "U1", fmt.Sprint("ev-", i), "x")
+		ev.Type = typ
+		id = ingest(t, s, ev)[0].Ticket
+	}
+	if _, err := s.ReleaseTicket(t.Context(), id, "sam"); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := redistest.Keys(t.Context(), rdb, "hw:{*}:queue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, k := range keys {
+		entries, err := rdb.XRange(t.Context(), k, "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			got = append(got, e.Values["type"].(string))
+		}
+	}
+	want := slices.Concat([]string{"contact.blocked"}, types, []string{"ticket.released"})
+	if !slices.Equal(got, want) {
+		t.Errorf("delivery types %q, want %q", got, want)
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/hookwall/hookwall/channels"
 	"github.com/hookwall/hookwall/gateway"
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // newTicketEnv is newEnv with a second channel, wa-main, and tickets that
@@ -142,5 +145,143 @@ func TestTicketAPI(t *testing.T) {
 	}
 	for _, q := range []string{"limit=0", "limit=501", "cursor=%21%21"} {
 		wantProblem(t, e.do("GET", "/admin/v1/blocked-tickets/"+id+"?"+q, supervisorToken, ""), 400, "invalid_request")
+	}
+}
+
+// chunkWatch is a go-redis hook on the store's client. Before the release
+// chunk that follows the first one run, it posts a webhook of another
+// channel and records its answer: a release that runs as one script has no
+// next chunk to wait for.
+type chunkWatch struct {
+	webhook func() (int, error)
+
+	mu       sync.Mutex
+	ran      int // chunks run (not those refused with NOSCRIPT and sent again)
+	answered []int
+	errs     []error
+	took     []time.Duration
+}
+
+func (w *chunkWatch) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (w *chunkWatch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (w *chunkWatch) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		a := cmd.Args()
+		if len(a) < 4 || (a[0] != "evalsha" && a[0] != "eval") || !strings.Contains(fmt.Sprint(a[3]), "}:rel:") {
+			return next(ctx, cmd)
+		}
+		w.mu.Lock()
+		second := w.ran == 1 && len(w.answered) == 0
+		w.mu.Unlock()
+		if second {
+			start := time.Now()
+			status, err := w.webhook()
+			w.mu.Lock()
+			w.answered, w.errs, w.took = append(w.answered, status), append(w.errs, err), append(w.took, time.Since(start))
+			w.mu.Unlock()
+		}
+		err := next(ctx, cmd)
+		if err == nil {
+			w.mu.Lock()
+			w.ran++
+			w.mu.Unlock()
+		}
+		return err
+	}
+}
+
+// TestReleaseLetsOtherChannelsThrough releases a ticket of 20,000 messages
+// (the bound raised for it), as a flood from a blocked contact makes one.
+// While it is released, another channel's webhook is answered between two
+// of the release's scripts; and Redis's slow log, which times each command
+// inside Redis, shows no script holding Redis for more than a quarter of the
+// release's time. The whole ticket in one script — a few hundred
+// milliseconds on an idle machine, seconds on a busy one, every channel's
+// webhooks waiting — is all of it. The bound is relative because the test
+// shares its cores: a busy machine stretches every script alike, and a
+// script's absolute time is a benchmark's figure (BenchmarkReleaseTicket).
+func TestReleaseLetsOtherChannelsThrough(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills a ticket of 20,000 messages")
+	}
+	const messages = 20000
+	e := newTicketEnv(t, messages)
+	if r := e.do("POST", "/admin/v1/channels/line-main/contacts/U-flood/block", agentToken, `{}`); r.status != 200 {
+		t.Fatalf("block: %d %s", r.status, r.raw)
+	}
+	e.flood("U-flood", 1, messages, 1000)
+	tk, err := e.store.OpenTicket(t.Context(), "line-main", "U-flood")
+	if err != nil || tk.MessageCount != messages {
+		t.Fatalf("ticket %+v, %v; want %d messages", tk, err, messages)
+	}
+
+	n := 0
+	w := &chunkWatch{webhook: func() (int, error) {
+		n++
+		body := fmt.Sprintf(`[{"contact":"U-other","id":"other-%d","type":"message","raw":{}}]`, n)
+		req, err := http.NewRequest("POST", e.base+"/webhooks/wa-main", strings.NewReader(body))
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("X-Fake-Signature", "good")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_ = readResp(res)
+		return res.StatusCode, nil
+	}}
+	e.rdb.AddHook(w)
+	ctx := t.Context()
+	for _, kv := range [][2]string{{"slowlog-log-slower-than", "0"}, {"slowlog-max-len", "100000"}} {
+		if err := e.rdb.ConfigSet(ctx, kv[0], kv[1]).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.rdb.SlowLogReset(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("POST", "/admin/v1/blocked-tickets/"+tk.ID+"/unblock", supervisorToken, "")
+	if r.status != 200 || r.body["messages"] != float64(messages) {
+		t.Fatalf("release: %d %s", r.status, r.raw)
+	}
+	log, err := e.rdb.SlowLogGet(ctx, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scripts int
+	var longest, sum time.Duration
+	for _, l := range log {
+		if len(l.Args) > 0 && strings.HasPrefix(strings.ToLower(l.Args[0]), "eval") {
+			scripts++
+			sum += l.Duration
+			longest = max(longest, l.Duration)
+		}
+	}
+	t.Logf("%d scripts in %v of Redis time, the longest %v", scripts, sum, longest)
+
+	if longest > sum/4 {
+		t.Errorf("a script of the release held Redis for %v of the release's %v; want at most a quarter", longest, sum)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.answered) != 1 || w.errs[0] != nil || w.answered[0] != 200 {
+		t.Fatalf("webhooks of wa-main answered between the release's first two scripts: %v %v; want one 200", w.answered, w.errs)
+	}
+	t.Logf("the webhook between two of them was answered in %v", w.took[0])
+	depth, err := e.store.QueueDepth(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, d := range depth {
+		total += d
+	}
+	// Every message, the ticket.released and contact.blocked notices, and
+	// the other channel's message.
+	if total != messages+3 {
+		t.Errorf("%d deliveries queued, want %d", total, messages+3)
 	}
 }
