@@ -10,6 +10,7 @@ import (
 
 	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // BenchmarkIngest decides one forwarded text message per iteration, from
@@ -66,4 +67,112 @@ func BenchmarkIngest(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkReleaseTicket releases a full blocked ticket per iteration — the
+// default bound of 1,000 messages, and 20,000 with the bound raised — each
+// message with a raw event of about 400 bytes. Besides the time of a whole
+// release it reports, from Redis's slow log (every command logged), the
+// scripts one release runs and the longest and mean time Redis spent in one
+// of them: what every other command, any channel's webhook, may wait.
+func BenchmarkReleaseTicket(b *testing.B) {
+	for _, size := range []int{blocklist.DefaultTicketMessages, 20000} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) { benchmarkRelease(b, size) })
+	}
+}
+
+func benchmarkRelease(b *testing.B, size int) {
+	srv := redistest.Start(b)
+	rdb := srv.Client()
+	ctx := context.Background()
+	s, err := blocklist.New(blocklist.Config{DefaultEnabled: true, TicketMessages: size, Channels: map[string]blocklist.ChannelInfo{
+		"wa-main": {Type: "whatsapp", DedupeWindow: time.Hour},
+	}}, rdb)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	if err := s.InitSettings(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for _, kv := range [][2]string{{"slowlog-log-slower-than", "0"}, {"slowlog-max-len", "100000"}} {
+		if err := rdb.ConfigSet(ctx, kv[0], kv[1]).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pad := strings.Repeat("x", 300)
+	var scripts int
+	var longest, sum, cpu time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		co := "U" + strconv.Itoa(i)
+		if _, err := s.Block(ctx, blocklist.BlockRequest{Channel: "wa-main", Contact: co, Action: blocklist.ActionQueue, Actor: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+		evs := make([]blocklist.Event, 0, 500)
+		var id string
+		for j := range size {
+			text := "m" + strconv.Itoa(j)
+			msg, _ := json.Marshal(map[string]string{"id": text, "type": "text", "text": text})
+			evs = append(evs, blocklist.Event{
+				Channel: "wa-main", Contact: co, ID: co + "-" + text, Type: "message", Message: msg, Text: text,
+				ReceivedAt: time.Now(), Raw: json.RawMessage(`{"text":"` + text + `","pad":"` + pad + `"}`),
+			})
+			if len(evs) == cap(evs) || j == size-1 {
+				out, err := s.Ingest(ctx, evs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				id, evs = out[0].Ticket, evs[:0]
+			}
+		}
+		if err := rdb.SlowLogReset(ctx).Err(); err != nil {
+			b.Fatal(err)
+		}
+		cpu0 := redisCPU(b, rdb)
+		b.StartTimer()
+		if r, err := s.ReleaseTicket(ctx, id, "bench"); err != nil || r.Messages != size {
+			b.Fatalf("release %+v, %v", r, err)
+		}
+		b.StopTimer()
+		cpu += redisCPU(b, rdb) - cpu0
+		log, err := rdb.SlowLogGet(ctx, -1).Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range log {
+			if len(l.Args) > 0 && strings.HasPrefix(strings.ToLower(l.Args[0]), "eval") {
+				scripts++
+				sum += l.Duration
+				longest = max(longest, l.Duration)
+			}
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(scripts)/float64(b.N), "scripts/op")
+	b.ReportMetric(float64(longest.Microseconds()), "max-script-us")
+	b.ReportMetric(float64(sum.Microseconds())/float64(scripts), "mean-script-us")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "redis-cpu-us/op")
+}
+
+// redisCPU returns the CPU time the redis-server has used (INFO cpu): unlike
+// the slow log's wall time, it does not grow when other processes take the
+// machine's cores.
+func redisCPU(b *testing.B, rdb redis.UniversalClient) time.Duration {
+	info, err := rdb.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sec float64
+	for _, line := range strings.Split(info, "\n") {
+		for _, k := range []string{"used_cpu_user:", "used_cpu_sys:"} {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), k); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				sec += f
+			}
+		}
+	}
+	return time.Duration(sec * float64(time.Second))
 }

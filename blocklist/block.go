@@ -18,13 +18,16 @@ import (
 // audit record, all or nothing. Every read that can refuse comes before the
 // first write, so a refusal leaves no trace.
 //
+// The notices of a contact with a ticket release in progress wait at the end
+// of the release (emit; see release.go).
+//
 // KEYS: 1 settings, 2 block, 3 blocked index, 4 audit, 5 conversation,
-// 6 delivery stream
+// 6 delivery stream, 7 release, 8 release list
 // ARGV: 1 channel, 2 contact, 3 note, 4 action, 5 actor, 6 now ms, 7 expires
 // ms or "", 8 index member, 9 default enabled, 10 audit detail, 11 channel
 // type, 12 contact.blocked id, 13 its payload, 14 conversation.ended id,
 // 15 its payload
-var blockScript = redis.NewScript(`
+var blockScript = redis.NewScript(entryLua + `
 local enabled = redis.call('HGET', KEYS[1], 'block_contact_enabled') or ARGV[9]
 if enabled ~= '1' then return {'disabled', ''} end
 redis.call('DEL', KEYS[2])
@@ -39,9 +42,9 @@ if redis.call('HGET', KEYS[5], 'status') == 'open' then
   ended = conv
 end
 local function notice(id, typ, p)
-  redis.call('XADD', KEYS[6], '*', 'id', id, 'tgt', 'helpdesk', 'type', typ, 'ch', ARGV[1],
+  emit(KEYS[6], KEYS[7], KEYS[8], {'id', id, 'tgt', 'helpdesk', 'type', typ, 'ch', ARGV[1],
     'ct', ARGV[11], 'co', ARGV[2], 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned',
-    'auto', '0', 'blk', '1', 'ev', p)
+    'auto', '0', 'blk', '1', 'ev', p})
 end
 if ended ~= '' then notice(ARGV[14], 'conversation.ended', ARGV[15]) end
 notice(ARGV[12], 'contact.blocked', ARGV[13])
@@ -100,7 +103,7 @@ func (s *Store) Block(ctx context.Context, req BlockRequest) (BlockResult, error
 	blockedID, blockedP := notice("contact.blocked", now, e)
 	endedID, endedP := notice("conversation.ended", now, map[string]string{"status": "blocked", "reason": "contact.blocked"})
 	res, err := blockScript.Run(ctx, s.rdb,
-		[]string{k.settings, k.block, k.blocked, k.audit, k.conv, k.queue},
+		[]string{k.settings, k.block, k.blocked, k.audit, k.conv, k.queue, k.release, k.releaseMessages},
 		req.Channel, req.Contact, req.Note, string(req.Action), req.Actor, ms(now), expires,
 		member(req.Channel, req.Contact), boolFlag(s.defaultEnabled), detail, info.Type,
 		blockedID, blockedP, endedID, endedP,

@@ -39,6 +39,10 @@ const conversationTTL = 30 * 24 * time.Hour
 // conversationMessages bounds the messages kept on one conversation.
 const conversationMessages = 1000
 
+// DefaultTicketMessages is how many messages a blocked ticket keeps (the
+// newest) unless Config.TicketMessages says otherwise.
+const DefaultTicketMessages = 1000
+
 // Bounds of the recent-contacts index (see RecentContacts).
 const (
 	// DefaultRecentContacts is how many contacts of a channel the index keeps
@@ -96,6 +100,10 @@ type Outcome struct {
 	Conversation string
 	// Ticket is the blocked ticket the event was queued on, if any.
 	Ticket string
+	// Dropped is how many of the ticket's oldest messages it let go to keep
+	// its bound when the event was queued: 0 or 1, more for a ticket stored
+	// when the bound was larger.
+	Dropped int
 }
 
 // ingestScript decides one event and stores the result, all in one round trip
@@ -117,19 +125,29 @@ type Outcome struct {
 // age bound; the listing also leaves out members older than it, so the age
 // bound holds between events too.
 //
+// A queued message goes to the end of the ticket, which then drops its
+// oldest messages past the bound and counts them (the field dropped). A
+// ticket stored before the bound, or when it was larger, shrinks by at most
+// 100 per message, so that no decision runs long.
+//
+// The delivery entry of a contact with a ticket release in progress waits at
+// the end of the release (emit; see release.go).
+//
 // KEYS: 1 settings, 2 dedupe, 3 block, 4 conversation, 5 conversation
 // messages, 6 open ticket, 7 ticket messages, 8 tickets index, 9 channel
 // tickets index, 10 new ticket id, 11 delivery stream, 12 recent contacts,
-// 13 recent previews
+// 13 recent previews, 14 release, 15 release list
 // ARGV: 1 channel, 2 contact, 3 dedupe ms, 4 now ms, 5 default enabled,
 // 6 envelope id, 7 payload, 8 forward target, 9 new conversation id, 10 new
 // ticket id, 11 channel type, 12 event type, 13 conversation ttl ms,
 // 14 conversation max messages, 15 traceparent, 16 payload without the raw
 // event (what the conversation keeps), 17 preview, 18 recent contacts kept,
-// 19 oldest recent ms kept, 20 recent contacts age ms
-var ingestScript = redis.NewScript(`
+// 19 oldest recent ms kept, 20 recent contacts age ms, 21 ticket bound
+//
+// It returns {decision, conversation, ticket, messages the ticket dropped}.
+var ingestScript = redis.NewScript(entryLua + `
 if not redis.call('SET', KEYS[2], ARGV[6], 'NX', 'PX', ARGV[3]) then
-  return {'duplicate', '', ''}
+  return {'duplicate', '', '', '0'}
 end
 local contact = ARGV[2]
 if contact ~= '' and ARGV[12] == 'message' then
@@ -165,10 +183,17 @@ if action == 'queue' then
     redis.call('ZADD', KEYS[8], ARGV[4], tid)
     redis.call('ZADD', KEYS[9], ARGV[4], tid)
   end
-  redis.call('RPUSH', KEYS[7], ARGV[7])
-  redis.call('HINCRBY', KEYS[6], 'count', 1)
-  redis.call('HSET', KEYS[6], 'last_at', ARGV[4])
-  return {'queued', '', tid}
+  local kept = redis.call('RPUSH', KEYS[7], ARGV[7])
+  local dropped = math.min(kept - tonumber(ARGV[21]), 100)
+  if dropped > 0 then
+    redis.call('LTRIM', KEYS[7], dropped, -1)
+    redis.call('HINCRBY', KEYS[6], 'dropped', dropped)
+    kept = kept - dropped
+  else
+    dropped = 0
+  end
+  redis.call('HSET', KEYS[6], 'count', kept, 'last_at', ARGV[4])
+  return {'queued', '', tid, tostring(dropped)}
 end
 local conv = ''
 local decision, target, queue, auto, blk = 'forwarded', ARGV[8], 'unassigned', '1', '0'
@@ -191,10 +216,10 @@ if conv ~= '' then
   redis.call('PEXPIRE', KEYS[4], ARGV[13])
   redis.call('PEXPIRE', KEYS[5], ARGV[13])
 end
-redis.call('XADD', KEYS[11], '*', 'id', ARGV[6], 'tgt', target, 'type', ARGV[12], 'ch', ARGV[1],
+emit(KEYS[11], KEYS[14], KEYS[15], {'id', ARGV[6], 'tgt', target, 'type', ARGV[12], 'ch', ARGV[1],
   'ct', ARGV[11], 'co', contact, 'conv', conv, 'route', target, 'queue', queue, 'auto', auto,
-  'blk', blk, 'ev', ARGV[7], 'tp', ARGV[15])
-return {decision, conv, ''}
+  'blk', blk, 'ev', ARGV[7], 'tp', ARGV[15]})
+return {decision, conv, '', '0'}
 `)
 
 // Ingest decides and stores a batch of events, pipelined in one round trip
@@ -239,7 +264,7 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 			keys: []string{
 				k.settings, k.dedupe(e.Channel, e.ID), k.block, k.conv, k.convMessages,
 				k.ticket, k.ticketMessages, k.tickets, k.channelTickets(e.Channel), k.ticketID(tid), k.queue,
-				k.recent(e.Channel), k.recentPreview(e.Channel),
+				k.recent(e.Channel), k.recentPreview(e.Channel), k.release, k.releaseMessages,
 			},
 			args: []any{
 				e.Channel, e.Contact, info.DedupeWindow.Milliseconds(), ms(now), boolFlag(s.defaultEnabled),
@@ -247,6 +272,7 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 				conversationTTL.Milliseconds(), conversationMessages, e.TraceParent,
 				appendPayload(make([]byte, 0, 128+len(e.Message)), env, e.Type, e.Message, e.ReceivedAt, nil, nil),
 				preview(e.Text), s.recentMax, ms(now.Add(-RecentContactsAge)), RecentContactsAge.Milliseconds(),
+				s.ticketMax,
 			},
 			env: env,
 		}
@@ -270,10 +296,11 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 	out := make([]Outcome, len(cmds))
 	for i, c := range cmds {
 		res, err := c.StringSlice()
-		if err != nil || len(res) != 3 {
+		if err != nil || len(res) != 4 {
 			return nil, storeErr(fmt.Errorf("ingest result: %v", errors.Join(err, c.Err())))
 		}
-		out[i] = Outcome{Decision: Decision(res[0]), Conversation: res[1], Ticket: res[2]}
+		dropped, _ := strconv.Atoi(res[3])
+		out[i] = Outcome{Decision: Decision(res[0]), Conversation: res[1], Ticket: res[2], Dropped: dropped}
 		if out[i].Decision != Duplicate {
 			out[i].Envelope = calls[i].env
 		}

@@ -48,6 +48,7 @@ type bucketKeys struct {
 	blocked  string // sorted set, lexical: channel \x00 contact of blocked contacts
 	audit    string // stream of admin actions
 	tickets  string // sorted set of open ticket ids by first message time
+	releases string // sorted set, lexical: channel \x00 contact of releases in progress
 	queue    string // stream: the bucket's delivery queue shard
 	lease    string // string: the replica that delivers the shard now
 	dead     string // hash: parked deliveries by dead-letter id
@@ -62,6 +63,7 @@ func keysOfBucket(b int) bucketKeys {
 		blocked:  t + "blocked",
 		audit:    t + "audit",
 		tickets:  t + "tickets",
+		releases: t + "releases",
 		queue:    t + "queue",
 		lease:    t + "lease",
 		dead:     t + "dead",
@@ -78,6 +80,11 @@ type contactKeys struct {
 	convMessages   string // list: messages recorded on the latest conversation
 	ticket         string // hash: the contact's open blocked ticket
 	ticketMessages string // list: the open ticket's messages, oldest first
+	// release and releaseMessages are the contact's release in progress
+	// (see release.go): a hash of where the messages go and the list of
+	// what has still to enter the delivery stream, in order.
+	release         string
+	releaseMessages string
 }
 
 // dedupe is the marker of a seen platform event id.
@@ -110,13 +117,15 @@ func keysOf(channel, contact string) contactKeys {
 	id := channel + ":" + contact
 	t := "hw:" + bk.tag + ":"
 	return contactKeys{
-		bucketKeys:     bk,
-		bucket:         b,
-		block:          t + "block:" + id,
-		conv:           t + "conv:" + id,
-		convMessages:   t + "convmsg:" + id,
-		ticket:         t + "tkt:" + id,
-		ticketMessages: t + "tktmsg:" + id,
+		bucketKeys:      bk,
+		bucket:          b,
+		block:           t + "block:" + id,
+		conv:            t + "conv:" + id,
+		convMessages:    t + "convmsg:" + id,
+		ticket:          t + "tkt:" + id,
+		ticketMessages:  t + "tktmsg:" + id,
+		release:         t + "rel:" + id,
+		releaseMessages: t + "relmsg:" + id,
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package blocklist is hookwall's Redis model: block entries, the
-// block_contact_enabled setting, the audit trail, conversations, and the
-// blocked-contacts listing. It knows nothing of HTTP.
+// block_contact_enabled setting, the audit trail, conversations, blocked
+// tickets and their release, and the blocked-contacts listing. It knows
+// nothing of HTTP.
 //
 // Keys are laid out in Buckets hash-slot buckets (see keys.go) so that every
 // multi-key change is one Lua script on one slot: atomic on a single server,
@@ -93,6 +94,14 @@ type Config struct {
 	// a channel it keeps in each of the Buckets buckets, the most recent.
 	// Zero means DefaultRecentContacts.
 	RecentContacts int
+	// TicketMessages bounds a blocked ticket: it keeps the newest
+	// TicketMessages messages and counts the older ones it drops. Zero means
+	// DefaultTicketMessages.
+	TicketMessages int
+	// ReleaseChunk is how many entries one script of a ticket release moves
+	// to the delivery stream (at most ReleaseChunkBytes of them). Zero means
+	// DefaultReleaseChunk; tests make it small.
+	ReleaseChunk int
 }
 
 // Store is the blocklist on Redis.
@@ -102,6 +111,8 @@ type Store struct {
 	now            func() time.Time
 	channels       map[string]ChannelInfo
 	recentMax      int
+	ticketMax      int
+	releaseChunk   int
 	batch          *batcher
 }
 
@@ -120,6 +131,15 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	if cfg.RecentContacts == 0 {
 		cfg.RecentContacts = DefaultRecentContacts
 	}
+	if cfg.TicketMessages < 0 || cfg.ReleaseChunk < 0 {
+		return nil, errors.New("blocklist: ticket bound and release chunk must not be negative")
+	}
+	if cfg.TicketMessages == 0 {
+		cfg.TicketMessages = DefaultTicketMessages
+	}
+	if cfg.ReleaseChunk == 0 {
+		cfg.ReleaseChunk = DefaultReleaseChunk
+	}
 	for id, ch := range cfg.Channels {
 		if ch.DedupeWindow <= 0 {
 			return nil, fmt.Errorf("blocklist: channel %q: dedupe window must be positive", id)
@@ -127,7 +147,8 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	}
 	return &Store{
 		rdb: rdb, defaultEnabled: cfg.DefaultEnabled, now: cfg.Now, channels: cfg.Channels,
-		recentMax: cfg.RecentContacts, batch: newBatcher(rdb),
+		recentMax: cfg.RecentContacts, ticketMax: cfg.TicketMessages, releaseChunk: cfg.ReleaseChunk,
+		batch: newBatcher(rdb),
 	}, nil
 }
 

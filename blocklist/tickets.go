@@ -2,6 +2,7 @@ package blocklist
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +14,9 @@ import (
 )
 
 // Ticket is a blocked ticket: the messages a contact sent while blocked with
-// action queue, waiting for a supervisor.
+// action queue, waiting for a supervisor. A ticket keeps its newest messages,
+// up to the store's bound (Config.TicketMessages), and counts the older ones
+// it let go.
 type Ticket struct {
 	// ID names the ticket.
 	ID string `json:"id"`
@@ -22,11 +25,23 @@ type Ticket struct {
 	Contact string `json:"contact"`
 	// MessageCount is the number of messages on the ticket.
 	MessageCount int `json:"message_count"`
-	// FirstMessageAt and LastMessageAt bound the messages' arrival.
+	// DroppedCount is the number of the ticket's oldest messages it let go
+	// to keep its bound.
+	DroppedCount int `json:"dropped_count"`
+	// FirstMessageAt and LastMessageAt bound the messages' arrival;
+	// FirstMessageAt is when the ticket's first message arrived, dropped
+	// or not.
 	FirstMessageAt time.Time `json:"first_message_at"`
 	LastMessageAt  time.Time `json:"last_message_at"`
-	// Messages are the ticket's messages, oldest first (GetTicket only).
-	Messages []json.RawMessage `json:"messages,omitempty"`
+}
+
+// TicketDetail is a ticket with one page of its messages.
+type TicketDetail struct {
+	Ticket
+	// Messages are a page of the ticket's messages, oldest first.
+	Messages []json.RawMessage `json:"messages"`
+	// NextCursor is the cursor of the next page, "" after the last.
+	NextCursor string `json:"next_cursor"`
 }
 
 // Release says where a released ticket went.
@@ -39,63 +54,48 @@ type Release struct {
 	Messages int `json:"messages"`
 }
 
-// releaseLua moves the open ticket's messages, in order, to the delivery
-// stream, tells the helpdesk, and removes the ticket. It is shared by the
-// ticket release and by unblock's Unblock All; it expects the locals kt
-// (ticket), ktm (ticket messages), kidx, kcidx (indexes), kq (stream), conv,
-// ch, ct, co, target, queue, nid and np (notice id and payload) and sets n.
-const releaseLua = `
-local tid = redis.call('HGET', kt, 'id')
-local msgs = redis.call('LRANGE', ktm, 0, -1)
-for _, m in ipairs(msgs) do
-  local p = cjson.decode(m)
-  redis.call('XADD', kq, '*', 'id', p['id'], 'tgt', target, 'type', p['type'], 'ch', ch, 'ct', ct,
-    'co', co, 'conv', conv, 'route', target, 'queue', queue, 'auto', '1', 'blk', '1', 'ev', m)
-end
-n = #msgs
-redis.call('XADD', kq, '*', 'id', nid, 'tgt', 'helpdesk', 'type', 'ticket.released', 'ch', ch,
-  'ct', ct, 'co', co, 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned', 'auto', '0',
-  'blk', '1', 'ev', np)
-redis.call('DEL', kt, ktm, ktidkey)
-redis.call('ZREM', kidx, tid)
-redis.call('ZREM', kcidx, tid)
-`
-
-// deleteLua removes the open ticket and its messages for good and tells the
-// helpdesk. Same locals as releaseLua.
-const deleteLua = `
-local tid = redis.call('HGET', kt, 'id')
-n = redis.call('LLEN', ktm)
-redis.call('XADD', kq, '*', 'id', nid, 'tgt', 'helpdesk', 'type', 'ticket.deleted', 'ch', ch,
-  'ct', ct, 'co', co, 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned', 'auto', '0',
-  'blk', '1', 'ev', np)
-redis.call('DEL', kt, ktm, ktidkey)
-redis.call('ZREM', kidx, tid)
-redis.call('ZREM', kcidx, tid)
-`
-
-// ticketScript releases or deletes one ticket by id and audits it.
+// ticketScript releases or deletes one ticket by id and audits it. A release
+// only starts here (detachLua; release.go moves the messages): it answers
+// busy, changing nothing, while the contact has a release in progress, which
+// the caller finishes first.
 //
 // KEYS: 1 ticket, 2 ticket messages, 3 tickets index, 4 channel tickets
-// index, 5 ticket id key, 6 delivery stream, 7 conversation, 8 audit
+// index, 5 ticket id key, 6 delivery stream, 7 conversation, 8 audit,
+// 9 release, 10 release list, 11 releases index
 // ARGV: 1 ticket id, 2 op (release|delete), 3 channel, 4 channel type,
 // 5 contact, 6 target, 7 queue, 8 notice id, 9 notice payload, 10 actor,
-// 11 now ms
-var ticketScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return -1 end
-local kt, ktm, kidx, kcidx, ktidkey, kq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+// 11 now ms, 12 index member
+// It returns {"busy", ticket, messages, queue} of the release in progress,
+// {"missing"}, or {"ok", messages}.
+var ticketScript = redis.NewScript(entryLua + `
+local kt, ktm, kidx, kcidx, kq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]
+local krel, krl, krels = KEYS[9], KEYS[10], KEYS[11]
+if ARGV[2] == 'release' and redis.call('EXISTS', krel) == 1 then
+  local r = redis.call('HMGET', krel, 'ticket', 'n', 'queue')
+  return {'busy', r[1] or '', r[2] or '0', r[3] or ''}
+end
+if redis.call('HGET', kt, 'id') ~= ARGV[1] then return {'missing'} end
+local tid, member, now = ARGV[1], ARGV[12], ARGV[11]
 local conv = redis.call('HGET', KEYS[7], 'id') or ''
-local ch, ct, co, target, queue, nid, np = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local n = 0
+local ch, ct, co, target, queue = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local f = {'id', ARGV[8], 'tgt', 'helpdesk', 'type', 'ticket.' .. ARGV[2] .. 'd', 'ch', ch, 'ct', ct,
+  'co', co, 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned', 'auto', '0', 'blk', '1', 'ev', ARGV[9]}
+local n, dropped = 0, '0'
 if ARGV[2] == 'release' then
-` + releaseLua + `
+` + detachLua + `
+  redis.call('RPUSH', krl, packEntry(f))
 else
-` + deleteLua + `
+  n = redis.call('LLEN', ktm)
+  dropped = redis.call('HGET', kt, 'dropped') or '0'
+  redis.call('UNLINK', kt, ktm, KEYS[5])
+  redis.call('ZREM', kidx, tid)
+  redis.call('ZREM', kcidx, tid)
+  emit(kq, krel, krl, f)
 end
 redis.call('XADD', KEYS[8], 'MAXLEN', '~', '` + strconv.Itoa(auditMaxLen) + `', '*',
-  'at', ARGV[11], 'actor', ARGV[10], 'action', 'ticket.' .. ARGV[2], 'channel', ch, 'contact', co,
-  'ticket', ARGV[1], 'detail', 'messages=' .. n .. ' routed_to=' .. queue)
-return n
+  'at', now, 'actor', ARGV[10], 'action', 'ticket.' .. ARGV[2], 'channel', ch, 'contact', co,
+  'ticket', tid, 'detail', 'messages=' .. n .. ' dropped=' .. dropped .. ' routed_to=' .. queue)
+return {'ok', tostring(n)}
 `)
 
 // ticketRef finds the channel and contact of a ticket id.
@@ -133,32 +133,82 @@ func idBucket(id, prefix string) (int, bool) {
 	return b, true
 }
 
-// GetTicket returns the open ticket with its messages.
-func (s *Store) GetTicket(ctx context.Context, id string) (Ticket, error) {
-	ch, co, err := s.ticketRef(ctx, id)
+// TicketRequest asks for an open ticket with one page of its messages.
+type TicketRequest struct {
+	// ID names the ticket.
+	ID string
+	// Limit is the page size, 1 to MaxListLimit.
+	Limit int
+	// Cursor is the NextCursor of the previous page, or "".
+	Cursor string
+}
+
+// ticketPageScript reads a ticket and one page of its messages at once.
+// Messages are numbered from 1 in the order they came; the ticket drops the
+// lowest numbers first, so message number m is at list index m - dropped - 1.
+// KEYS: ticket, ticket messages; ARGV: ticket id, first number wanted, limit.
+// It returns nil when the ticket is not open, else {the ticket's fields, the
+// first number read, the list's length, the messages}.
+var ticketPageScript = redis.NewScript(`
+local t = redis.call('HGETALL', KEYS[1])
+local h = {}
+for i = 1, #t, 2 do h[t[i]] = t[i + 1] end
+if h['id'] ~= ARGV[1] then return false end
+local dropped = tonumber(h['dropped'] or '0')
+local from = math.max(tonumber(ARGV[2]), dropped + 1)
+local start = from - dropped - 1
+local msgs = redis.call('LRANGE', KEYS[2], start, start + tonumber(ARGV[3]) - 1)
+return {t, from, redis.call('LLEN', KEYS[2]), msgs}
+`)
+
+// GetTicket returns the open ticket with one page of its messages, oldest
+// first. A page never repeats a message; messages the ticket drops while a
+// client pages are skipped.
+func (s *Store) GetTicket(ctx context.Context, req TicketRequest) (TicketDetail, error) {
+	if req.Limit < 1 || req.Limit > MaxListLimit {
+		return TicketDetail{}, fmt.Errorf("%w: limit must be 1 to %d", ErrInvalid, MaxListLimit)
+	}
+	from := int64(1)
+	if req.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(req.Cursor)
+		n, id, ok := strings.Cut(string(b), ":")
+		v, perr := strconv.ParseInt(n, 10, 64)
+		if err != nil || !ok || perr != nil || v < 1 || id != req.ID {
+			return TicketDetail{}, fmt.Errorf("%w: bad cursor", ErrInvalid)
+		}
+		from = v
+	}
+	ch, co, err := s.ticketRef(ctx, req.ID)
 	if err != nil {
-		return Ticket{}, err
+		return TicketDetail{}, err
 	}
 	k := keysOf(ch, co)
-	var h *redis.MapStringStringCmd
-	var msgs *redis.StringSliceCmd
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		h = p.HGetAll(ctx, k.ticket)
-		msgs = p.LRange(ctx, k.ticketMessages, 0, -1)
-		return nil
-	})
+	res, err := ticketPageScript.Run(ctx, s.rdb, []string{k.ticket, k.ticketMessages}, req.ID, from, req.Limit).Slice()
+	if err == redis.Nil {
+		return TicketDetail{}, fmt.Errorf("%w: ticket %q", ErrNotFound, req.ID)
+	}
 	if err != nil {
-		return Ticket{}, storeErr(err)
+		return TicketDetail{}, storeErr(err)
 	}
-	t, ok := ticketFrom(h.Val())
-	if !ok || t.ID != id {
-		return Ticket{}, fmt.Errorf("%w: ticket %q", ErrNotFound, id)
+	fields, _ := res[0].([]any)
+	first, _ := res[1].(int64)
+	kept, _ := res[2].(int64)
+	msgs, _ := res[3].([]any)
+	h := make(map[string]string, len(fields)/2)
+	for i := 0; i+1 < len(fields); i += 2 {
+		key, _ := fields[i].(string)
+		h[key], _ = fields[i+1].(string)
 	}
-	t.Messages = make([]json.RawMessage, len(msgs.Val()))
-	for i, m := range msgs.Val() {
-		t.Messages[i] = json.RawMessage(m)
+	t, _ := ticketFrom(h)
+	d := TicketDetail{Ticket: t, Messages: make([]json.RawMessage, len(msgs))}
+	for i, m := range msgs {
+		v, _ := m.(string)
+		d.Messages[i] = json.RawMessage(v)
 	}
-	return t, nil
+	if next := first + int64(len(msgs)); len(msgs) > 0 && next <= int64(t.DroppedCount)+kept {
+		d.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(next, 10) + ":" + req.ID))
+	}
+	return d, nil
 }
 
 // OpenTicket returns the contact's open blocked ticket without its messages,
@@ -185,37 +235,57 @@ func ticketFrom(v map[string]string) (Ticket, bool) {
 	first, _ := strconv.ParseInt(v["first_at"], 10, 64)
 	last, _ := strconv.ParseInt(v["last_at"], 10, 64)
 	n, _ := strconv.Atoi(v["count"])
+	dropped, _ := strconv.Atoi(v["dropped"])
 	return Ticket{
-		ID: v["id"], Channel: v["channel"], Contact: v["contact"], MessageCount: n,
+		ID: v["id"], Channel: v["channel"], Contact: v["contact"], MessageCount: n, DroppedCount: dropped,
 		FirstMessageAt: fromMS(first), LastMessageAt: fromMS(last),
 	}, true
 }
 
 // ReleaseTicket releases a ticket: its messages go in order to the bot when
 // the channel has one enabled, else to the helpdesk's unassigned queue. The
-// contact stays blocked.
+// contact stays blocked. The messages move in chunks (see release.go); an
+// error may leave the release in progress, which the same call finishes when
+// repeated, answering as the first would have.
 func (s *Store) ReleaseTicket(ctx context.Context, id, actor string) (Release, error) {
-	n, queue, err := s.ticketOp(ctx, id, actor, "release")
-	if err != nil {
-		return Release{}, err
+	for {
+		ch, co, res, queue, err := s.ticketOp(ctx, id, actor, "release")
+		if err != nil {
+			return Release{}, err
+		}
+		if err := s.finishRelease(ctx, ch, co); err != nil {
+			return Release{}, err
+		}
+		if res[0] == "ok" {
+			n, _ := strconv.Atoi(res[1])
+			return Release{ID: id, RoutedTo: queue, Messages: n}, nil
+		}
+		// busy: the contact had a release in progress, finished now. It was
+		// this ticket's (a repeated call), or an earlier one's, and this one
+		// can start now.
+		if res[1] == id {
+			n, _ := strconv.Atoi(res[2])
+			return Release{ID: id, RoutedTo: res[3], Messages: n}, nil
+		}
 	}
-	return Release{ID: id, RoutedTo: queue, Messages: n}, nil
 }
 
 // DeleteTicket removes a ticket and its messages for good.
 func (s *Store) DeleteTicket(ctx context.Context, id, actor string) error {
-	_, _, err := s.ticketOp(ctx, id, actor, "delete")
+	_, _, _, _, err := s.ticketOp(ctx, id, actor, "delete")
 	return err
 }
 
-func (s *Store) ticketOp(ctx context.Context, id, actor, op string) (int, string, error) {
+// ticketOp runs ticketScript and returns the ticket's contact, the script's
+// reply ("ok" or "busy") and the queue the messages go to ("" on delete).
+func (s *Store) ticketOp(ctx context.Context, id, actor, op string) (channel, contact string, res []string, queue string, err error) {
 	ch, co, err := s.ticketRef(ctx, id)
 	if err != nil {
-		return 0, "", err
+		return "", "", nil, "", err
 	}
 	info, err := s.channel(ch)
 	if err != nil {
-		return 0, "", err
+		return "", "", nil, "", err
 	}
 	target, queue := info.release()
 	now := s.now()
@@ -224,17 +294,18 @@ func (s *Store) ticketOp(ctx context.Context, id, actor, op string) (int, string
 		queue = ""
 	}
 	k := keysOf(ch, co)
-	n, err := ticketScript.Run(ctx, s.rdb,
-		[]string{k.ticket, k.ticketMessages, k.tickets, k.channelTickets(ch), k.ticketID(id), k.queue, k.conv, k.audit},
-		id, op, ch, info.Type, co, target, queue, nid, np, actor, ms(now),
-	).Int()
+	res, err = ticketScript.Run(ctx, s.rdb,
+		[]string{k.ticket, k.ticketMessages, k.tickets, k.channelTickets(ch), k.ticketID(id), k.queue, k.conv, k.audit,
+			k.release, k.releaseMessages, k.releases},
+		id, op, ch, info.Type, co, target, queue, nid, np, actor, ms(now), member(ch, co),
+	).StringSlice()
 	if err != nil {
-		return 0, "", storeErr(err)
+		return "", "", nil, "", storeErr(err)
 	}
-	if n < 0 {
-		return 0, "", fmt.Errorf("%w: ticket %q", ErrNotFound, id)
+	if res[0] == "missing" {
+		return "", "", nil, "", fmt.Errorf("%w: ticket %q", ErrNotFound, id)
 	}
-	return n, queue, nil
+	return ch, co, res, queue, nil
 }
 
 // release returns the target and queue name released messages go to.

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // TestTicketsPageAcrossBuckets queues messages of many blocked contacts and
@@ -61,5 +65,360 @@ func TestTicketsPageAcrossBuckets(t *testing.T) {
 	}
 	if _, _, err := s.DeadLetters(ctx, 0, ""); !errors.Is(err, blocklist.ErrInvalid) {
 		t.Fatalf("limit 0: %v, want ErrInvalid", err)
+	}
+}
+
+// newTicketStore is a store of one channel without bot whose tickets keep
+// max messages and whose releases move chunk entries per script (the
+// defaults when zero), on the Redis topology the environment selects.
+func newTicketStore(t *testing.T, max, chunk int) (*blocklist.Store, redis.UniversalClient) {
+	t.Helper()
+	rdb := redistest.StartTopology(t).Client()
+	s, err := blocklist.New(blocklist.Config{
+		DefaultEnabled: true, TicketMessages: max, ReleaseChunk: chunk,
+		Channels: map[string]blocklist.ChannelInfo{"line-main": {Type: "line", DedupeWindow: time.Hour}},
+	}, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if err := s.InitSettings(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return s, rdb
+}
+
+// queue ingests one text message of the contact per text, all queued on its
+// ticket, and returns the outcomes.
+func queue(t *testing.T, s *blocklist.Store, co string, texts ...string) []blocklist.Outcome {
+	t.Helper()
+	var out []blocklist.Outcome
+	for _, text := range texts {
+		o := ingest(t, s, textEvent("line-main", co, "ev-"+co+"-"+text, text))
+		if o[0].Decision != blocklist.Queued {
+			t.Fatalf("%s: %+v, want queued", text, o[0])
+		}
+		out = append(out, o[0])
+	}
+	return out
+}
+
+// texts returns m1 ... mn from m<from>.
+func texts(from, n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf("m%d", from+i))
+	}
+	return out
+}
+
+// pageTexts returns the texts of a page of ticket messages.
+func pageTexts(t *testing.T, msgs []json.RawMessage) []string {
+	t.Helper()
+	var out []string
+	for _, m := range msgs {
+		var v struct {
+			Message struct{ Text string } `json:"message"`
+		}
+		if err := json.Unmarshal(m, &v); err != nil {
+			t.Fatalf("message %s: %v", m, err)
+		}
+		out = append(out, v.Message.Text)
+	}
+	return out
+}
+
+// delivered returns what the contact's delivery stream holds, in order: the
+// text of each message, the type of each notice.
+func delivered(t *testing.T, rdb redis.UniversalClient, co string) []string {
+	t.Helper()
+	keys, err := redistest.Keys(t.Context(), rdb, "hw:{*}:queue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range keys {
+		entries, err := rdb.XRange(t.Context(), k, "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Values["co"] != co {
+				continue
+			}
+			var p struct {
+				Type    string
+				Message struct{ Text string }
+			}
+			if err := json.Unmarshal([]byte(e.Values["ev"].(string)), &p); err != nil {
+				t.Fatalf("entry %v: %v", e.Values, err)
+			}
+			if p.Message.Text != "" {
+				out = append(out, p.Message.Text)
+			} else {
+				out = append(out, p.Type)
+			}
+		}
+	}
+	return out
+}
+
+// TestTicketKeepsNewest fills a ticket past its bound: it keeps the newest
+// messages, counts the ones it dropped, tells each decision how many it
+// dropped, and its release and audit say so.
+func TestTicketKeepsNewest(t *testing.T) {
+	s, rdb := newTicketStore(t, 5, 0)
+	block(t, s, "line-main", "U1")
+	out := queue(t, s, "U1", texts(1, 8)...)
+	for i, o := range out {
+		if want := min(max(i+1-5, 0), 1); o.Dropped != want {
+			t.Errorf("message %d: dropped %d, want %d", i+1, o.Dropped, want)
+		}
+	}
+	tk, err := s.GetTicket(t.Context(), blocklist.TicketRequest{ID: out[0].Ticket, Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.MessageCount != 5 || tk.DroppedCount != 3 || tk.NextCursor != "" {
+		t.Errorf("ticket %+v, want 5 messages, 3 dropped, one page", tk.Ticket)
+	}
+	if got := pageTexts(t, tk.Messages); !slices.Equal(got, texts(4, 5)) {
+		t.Errorf("ticket holds %v, want the newest %v", got, texts(4, 5))
+	}
+	if open, err := s.OpenTicket(t.Context(), "line-main", "U1"); err != nil || open.DroppedCount != 3 {
+		t.Errorf("open ticket %+v, %v; want 3 dropped", open, err)
+	}
+	if items, _, err := s.ListTickets(t.Context(), blocklist.TicketListRequest{Limit: 10}); err != nil || len(items) != 1 || items[0].DroppedCount != 3 {
+		t.Errorf("listing %+v, %v; want the ticket with 3 dropped", items, err)
+	}
+	r, err := s.ReleaseTicket(t.Context(), out[0].Ticket, "sam")
+	if err != nil || r.Messages != 5 {
+		t.Fatalf("release %+v, %v; want 5 messages", r, err)
+	}
+	want := slices.Concat([]string{"contact.blocked"}, texts(4, 5), []string{"ticket.released"})
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v", got, want)
+	}
+	audit, _, err := s.Audit(t.Context(), 1, "")
+	if err != nil || len(audit) != 1 || audit[0].Action != "ticket.release" || !strings.Contains(audit[0].Detail, "messages=5 dropped=3") {
+		t.Errorf("audit %+v, %v; want ticket.release saying messages=5 dropped=3", audit, err)
+	}
+}
+
+// TestTicketPaging pages through a ticket's messages while it fills past its
+// bound: oldest first, no message twice, the dropped ones skipped.
+func TestTicketPaging(t *testing.T) {
+	s, _ := newTicketStore(t, 10, 0)
+	block(t, s, "line-main", "U1")
+	id := queue(t, s, "U1", texts(1, 7)...)[0].Ticket
+	page := func(cursor string) ([]string, string) {
+		t.Helper()
+		tk, err := s.GetTicket(t.Context(), blocklist.TicketRequest{ID: id, Limit: 3, Cursor: cursor})
+		if err != nil {
+			t.Fatalf("page at %q: %v", cursor, err)
+		}
+		return pageTexts(t, tk.Messages), tk.NextCursor
+	}
+	var got []string
+	p, next := page("")
+	got = append(got, p...)
+	queue(t, s, "U1", texts(8, 6)...) // 13 messages: m1-m3 dropped
+	p, next = page(next)
+	got = append(got, p...)
+	queue(t, s, "U1", texts(14, 4)...) // 17: m1-m7 dropped, m7 not read yet
+	for next != "" {
+		p, next = page(next)
+		if len(p) == 0 {
+			t.Fatal("an empty page with a next cursor")
+		}
+		got = append(got, p...)
+	}
+	want := slices.Concat(texts(1, 6), texts(8, 10))
+	if !slices.Equal(got, want) {
+		t.Errorf("paged %v, want %v", got, want)
+	}
+
+	// A full last page has no next one.
+	tk, err := s.GetTicket(t.Context(), blocklist.TicketRequest{ID: id, Limit: 10})
+	if err != nil || len(tk.Messages) != 10 || tk.NextCursor != "" {
+		t.Errorf("one page of all 10: %d messages, next %q, %v", len(tk.Messages), tk.NextCursor, err)
+	}
+
+	block(t, s, "line-main", "U2")
+	other := queue(t, s, "U2", "x")[0].Ticket
+	_, cursor := page("")
+	for _, req := range []blocklist.TicketRequest{
+		{ID: id, Limit: 0},
+		{ID: id, Limit: blocklist.MaxListLimit + 1},
+		{ID: id, Limit: 3, Cursor: "!!"},
+		{ID: other, Limit: 3, Cursor: cursor}, // another ticket's cursor
+	} {
+		if _, err := s.GetTicket(t.Context(), req); !errors.Is(err, blocklist.ErrInvalid) {
+			t.Errorf("%+v: %v, want ErrInvalid", req, err)
+		}
+	}
+}
+
+// lostReplies is a go-redis hook that loses the reply of the release chunks
+// it is told to (their script runs; the client sees an error), as a dropped
+// connection or a replica stopping between two chunks would.
+type lostReplies struct {
+	chunks atomic.Int32 // chunk scripts run
+	lose   atomic.Int32 // lose the reply of this chunk (1-based); 0: none
+}
+
+func (h *lostReplies) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *lostReplies) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *lostReplies) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		// A chunk that ran: not one refused (NOSCRIPT, sent again as EVAL).
+		if err == nil && isReleaseChunk(cmd) && h.chunks.Add(1) == h.lose.Load() {
+			return errors.New("test: reply lost")
+		}
+		return err
+	}
+}
+
+// isReleaseChunk reports whether cmd runs the release chunk script: the only
+// script whose first key is a contact's release hash (hw:{tag}:rel:...).
+func isReleaseChunk(cmd redis.Cmder) bool {
+	a := cmd.Args()
+	if len(a) < 4 || (a[0] != "evalsha" && a[0] != "eval") {
+		return false
+	}
+	k, _ := a[3].(string)
+	return strings.Contains(k, "}:rel:")
+}
+
+// TestReleaseInterrupted releases a ticket in chunks of 3 and loses a chunk's
+// reply: the call fails with the release in progress. A message queued
+// meanwhile opens a new ticket; the same call again finishes the release and
+// answers as the first would have. Each message enters the delivery stream
+// once, in order, before anything newer of the contact.
+func TestReleaseInterrupted(t *testing.T) {
+	s, rdb := newTicketStore(t, 0, 3)
+	h := &lostReplies{}
+	rdb.AddHook(h)
+	block(t, s, "line-main", "U1")
+	id := queue(t, s, "U1", texts(1, 10)...)[0].Ticket
+
+	h.lose.Store(2)
+	if _, err := s.ReleaseTicket(t.Context(), id, "sam"); !errors.Is(err, blocklist.ErrUnavailable) {
+		t.Fatalf("release with a lost reply: %v, want ErrUnavailable", err)
+	}
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, slices.Concat([]string{"contact.blocked"}, texts(1, 6))) {
+		t.Fatalf("after two chunks the stream holds %v, want contact.blocked and m1-m6", got)
+	}
+	if items, _, err := s.ListTickets(t.Context(), blocklist.TicketListRequest{Limit: 10}); err != nil || len(items) != 0 {
+		t.Fatalf("tickets listed during the release: %+v, %v; want none", items, err)
+	}
+	next := queue(t, s, "U1", "m11")[0].Ticket
+	if next == id {
+		t.Fatal("a message queued during the release went to the ticket being released")
+	}
+
+	r, err := s.ReleaseTicket(t.Context(), id, "sam")
+	if err != nil || r.Messages != 10 || r.RoutedTo != "unassigned" {
+		t.Fatalf("release again: %+v, %v; want 10 messages to unassigned", r, err)
+	}
+	want := slices.Concat([]string{"contact.blocked"}, texts(1, 10), []string{"ticket.released"})
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, want) {
+		t.Fatalf("stream %v, want %v", got, want)
+	}
+	if _, err := s.ReleaseTicket(t.Context(), id, "sam"); !errors.Is(err, blocklist.ErrNotFound) {
+		t.Errorf("a third release: %v, want ErrNotFound", err)
+	}
+	if _, err := s.ReleaseTicket(t.Context(), next, "sam"); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "m11", "ticket.released")
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, want) {
+		t.Errorf("stream %v, want %v", got, want)
+	}
+	if n, err := s.FinishReleases(t.Context()); err != nil || n != 0 {
+		t.Errorf("FinishReleases after all: %d, %v; want none left", n, err)
+	}
+}
+
+// TestUnblockAllInterrupted unblocks with Unblock All and loses a chunk's
+// reply. The contact is unblocked: its next message is forwarded, and waits
+// behind the release. FinishReleases, as a replica's sweep runs it, finishes
+// the release; the new message follows it, and the block and the new
+// message's notices keep their order too.
+func TestUnblockAllInterrupted(t *testing.T) {
+	s, rdb := newTicketStore(t, 0, 4)
+	h := &lostReplies{}
+	rdb.AddHook(h)
+	block(t, s, "line-main", "U1")
+	queue(t, s, "U1", texts(1, 10)...)
+
+	h.lose.Store(1)
+	if _, err := s.Unblock(t.Context(), "line-main", "U1", "bob", blocklist.TicketsRelease); !errors.Is(err, blocklist.ErrUnavailable) {
+		t.Fatalf("unblock with a lost reply: %v, want ErrUnavailable", err)
+	}
+	if o := ingest(t, s, textEvent("line-main", "U1", "ev-after", "after")); o[0].Decision != blocklist.Forwarded {
+		t.Fatalf("after the unblock: %+v, want forwarded", o[0])
+	}
+	block(t, s, "line-main", "U1") // its notices wait too
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, slices.Concat([]string{"contact.blocked"}, texts(1, 4))) {
+		t.Fatalf("before the sweep the stream holds %v, want contact.blocked and m1-m4", got)
+	}
+
+	if n, err := s.FinishReleases(t.Context()); err != nil || n != 1 {
+		t.Fatalf("FinishReleases: %d, %v; want 1", n, err)
+	}
+	want := slices.Concat([]string{"contact.blocked"}, texts(1, 10),
+		[]string{"ticket.released", "contact.unblocked", "after", "conversation.ended", "contact.blocked"})
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, want) {
+		t.Fatalf("stream %v, want %v", got, want)
+	}
+	// Nothing waits any more: the next message goes straight to the stream.
+	if o := ingest(t, s, textEvent("line-main", "U1", "ev-later", "later")); o[0].Decision != blocklist.Queued {
+		t.Fatalf("blocked again: %+v, want queued", o[0])
+	}
+	if res, err := s.Unblock(t.Context(), "line-main", "U1", "bob", blocklist.TicketsDelete); err != nil || res.Deleted != 1 {
+		t.Fatalf("Delete All: %+v, %v", res, err)
+	}
+	want = append(want, "ticket.deleted", "contact.unblocked")
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, want) {
+		t.Errorf("stream %v, want %v", got, want)
+	}
+}
+
+// TestReleaseKeepsEventTypes releases events whose type JSON escapes: the
+// delivery's type is the event's, whichever way the release reads it.
+func TestReleaseKeepsEventTypes(t *testing.T) {
+	s, rdb := newTicketStore(t, 0, 0)
+	block(t, s, "line-main", "U1")
+	types := []string{"message", `od"d<type>`, "follow"}
+	var id string
+	for i, typ := range types {
+		ev := textEvent("line-main", "U1", fmt.Sprint("ev-", i), "x")
+		ev.Type = typ
+		id = ingest(t, s, ev)[0].Ticket
+	}
+	if _, err := s.ReleaseTicket(t.Context(), id, "sam"); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := redistest.Keys(t.Context(), rdb, "hw:{*}:queue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, k := range keys {
+		entries, err := rdb.XRange(t.Context(), k, "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			got = append(got, e.Values["type"].(string))
+		}
+	}
+	want := slices.Concat([]string{"contact.blocked"}, types, []string{"ticket.released"})
+	if !slices.Equal(got, want) {
+		t.Errorf("delivery types %q, want %q", got, want)
 	}
 }

@@ -32,50 +32,70 @@ type UnblockResult struct {
 	Deleted int `json:"deleted"`
 }
 
-// unblockScript removes the block entry and its index member, releases or
-// deletes the contact's open blocked ticket, tells the helpdesk and appends
-// the audit record, all or nothing. Unblock is idempotent: unblocking a
-// contact that is not blocked and has no ticket changes nothing but the audit
-// trail.
+// unblockScript removes the block entry and its index member, starts the
+// release of the contact's open blocked ticket (release.go moves its
+// messages) or deletes it, tells the helpdesk and appends the audit record,
+// all or nothing. Unblock is idempotent: unblocking a contact that is not
+// blocked and has no ticket changes nothing but the audit trail. To release
+// a ticket while the contact has a release in progress, it answers busy,
+// changing nothing: the caller finishes that release first.
 //
 // KEYS: 1 block, 2 blocked index, 3 audit, 4 ticket, 5 ticket messages,
-// 6 tickets index, 7 channel tickets index, 8 delivery stream, 9 conversation
+// 6 tickets index, 7 channel tickets index, 8 delivery stream,
+// 9 conversation, 10 release, 11 release list, 12 releases index
 // ARGV: 1 channel, 2 contact, 3 index member, 4 actor, 5 now ms, 6 mode,
 // 7 channel type, 8 target, 9 queue, 10 ticket notice id, 11 its payload,
 // 12 contact.unblocked id, 13 its payload, 14 ticket id key prefix
-var unblockScript = redis.NewScript(`
+// It returns {"busy"} or {"ok", existed, released, deleted} (1 or 0 each).
+var unblockScript = redis.NewScript(entryLua + `
+local kt, ktm, kidx, kcidx, kq = KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local krel, krl, krels = KEYS[10], KEYS[11], KEYS[12]
+local tid = redis.call('HGET', kt, 'id')
+if tid and ARGV[6] == 'release' and redis.call('EXISTS', krel) == 1 then return {'busy'} end
 local existed = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[3])
-local kt, ktm, kidx, kcidx, kq = KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local conv = redis.call('HGET', KEYS[9], 'id') or ''
-local ch, ct, co, target, queue, nid, np = ARGV[1], ARGV[7], ARGV[2], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
-local released, deleted, n = 0, 0, 0
-local tid = redis.call('HGET', kt, 'id')
+local ch, ct, co, target, queue = ARGV[1], ARGV[7], ARGV[2], ARGV[8], ARGV[9]
+local member, now = ARGV[3], ARGV[5]
+local released, deleted, n, dropped = 0, 0, 0, '0'
 if tid then
-  local ktidkey = ARGV[14] .. tid
+  local typ = 'ticket.released'
+  if ARGV[6] ~= 'release' then typ = 'ticket.deleted' end
+  local f = {'id', ARGV[10], 'tgt', 'helpdesk', 'type', typ, 'ch', ch, 'ct', ct,
+    'co', co, 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned', 'auto', '0', 'blk', '1', 'ev', ARGV[11]}
   if ARGV[6] == 'release' then
-` + releaseLua + `
+` + detachLua + `
+    redis.call('RPUSH', krl, packEntry(f))
     released = 1
   else
-` + deleteLua + `
+    n = redis.call('LLEN', ktm)
+    dropped = redis.call('HGET', kt, 'dropped') or '0'
+    redis.call('UNLINK', kt, ktm, ARGV[14] .. tid)
+    redis.call('ZREM', kidx, tid)
+    redis.call('ZREM', kcidx, tid)
+    emit(kq, krel, krl, f)
     deleted = 1
   end
 end
 if existed == 1 then
-  redis.call('XADD', kq, '*', 'id', ARGV[12], 'tgt', 'helpdesk', 'type', 'contact.unblocked',
-    'ch', ch, 'ct', ct, 'co', co, 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned',
-    'auto', '0', 'blk', '0', 'ev', ARGV[13])
+  emit(kq, krel, krl, {'id', ARGV[12], 'tgt', 'helpdesk', 'type', 'contact.unblocked', 'ch', ch,
+    'ct', ct, 'co', co, 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned', 'auto', '0',
+    'blk', '0', 'ev', ARGV[13]})
 end
 local detail = 'tickets=' .. ARGV[6]
-if tid then detail = detail .. ' ticket=' .. tid .. ' messages=' .. n end
+if tid then detail = detail .. ' ticket=' .. tid .. ' messages=' .. n .. ' dropped=' .. dropped end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', '` + strconv.Itoa(auditMaxLen) + `', '*',
-  'at', ARGV[5], 'actor', ARGV[4], 'action', 'unblock', 'channel', ch, 'contact', co,
+  'at', now, 'actor', ARGV[4], 'action', 'unblock', 'channel', ch, 'contact', co,
   'ticket', tid or '', 'detail', detail)
-return {existed, released, deleted}
+return {'ok', tostring(existed), tostring(released), tostring(deleted)}
 `)
 
 // Unblock lifts the contact's block and handles its blocked tickets as mode
-// says. It works whether or not the feature is enabled.
+// says. It works whether or not the feature is enabled. A released ticket's
+// messages move in chunks (see release.go): on an error the unblock may have
+// happened with the release in progress, which a repeated call (answering
+// unblocked false then), the contact's next release or FinishReleases
+// finishes.
 func (s *Store) Unblock(ctx context.Context, channel, contact, actor string, mode TicketMode) (UnblockResult, error) {
 	if err := ValidateContact(contact); err != nil {
 		return UnblockResult{}, err
@@ -96,13 +116,26 @@ func (s *Store) Unblock(ctx context.Context, channel, contact, actor string, mod
 	nid, np := notice(typ, now, map[string]any{"routed_to": queue, "reason": "contact.unblocked"})
 	uid, up := notice("contact.unblocked", now, map[string]any{"actor": actor, "tickets": mode})
 	k := keysOf(channel, contact)
-	res, err := unblockScript.Run(ctx, s.rdb,
-		[]string{k.block, k.blocked, k.audit, k.ticket, k.ticketMessages, k.tickets, k.channelTickets(channel), k.queue, k.conv},
-		channel, contact, member(channel, contact), actor, ms(now), string(mode), info.Type,
-		target, queue, nid, np, uid, up, k.ticketID(""),
-	).Int64Slice()
-	if err != nil {
-		return UnblockResult{}, storeErr(err)
+	for {
+		res, err := unblockScript.Run(ctx, s.rdb,
+			[]string{k.block, k.blocked, k.audit, k.ticket, k.ticketMessages, k.tickets, k.channelTickets(channel), k.queue, k.conv,
+				k.release, k.releaseMessages, k.releases},
+			channel, contact, member(channel, contact), actor, ms(now), string(mode), info.Type,
+			target, queue, nid, np, uid, up, k.ticketID(""),
+		).StringSlice()
+		if err != nil {
+			return UnblockResult{}, storeErr(err)
+		}
+		// Move the release this started, or one left in progress before,
+		// which held the unblock back (busy) or holds the contact's
+		// deliveries.
+		if err := s.finishRelease(ctx, channel, contact); err != nil {
+			return UnblockResult{}, err
+		}
+		if res[0] == "ok" {
+			released, _ := strconv.Atoi(res[2])
+			deleted, _ := strconv.Atoi(res[3])
+			return UnblockResult{Unblocked: res[1] == "1", Released: released, Deleted: deleted}, nil
+		}
 	}
-	return UnblockResult{Unblocked: res[0] == 1, Released: int(res[1]), Deleted: int(res[2])}, nil
 }

@@ -100,6 +100,11 @@ const (
 	DefaultDeliveryLeaseTTL = 15 * time.Second
 	// DefaultShutdownGrace bounds the drain on SIGTERM.
 	DefaultShutdownGrace = 20 * time.Second
+	// DefaultTicketMaxMessages is how many messages a blocked ticket keeps.
+	DefaultTicketMaxMessages = 1000
+	// MaxTicketMaxMessages bounds tickets.max_messages: a ticket is read
+	// and released in pages and chunks, but it is still kept in memory.
+	MaxTicketMaxMessages = 100000
 
 	// DefaultLineDedupeWindow is how long LINE webhookEventIds are
 	// remembered.
@@ -132,6 +137,9 @@ type Config struct {
 	Shutdown Shutdown `yaml:"shutdown,omitempty"`
 	// Console switches the operators' browser console at /console/.
 	Console Console `yaml:"console,omitempty"`
+	// Tickets bounds the blocked tickets of contacts blocked with action
+	// queue.
+	Tickets Tickets `yaml:"tickets,omitempty"`
 	// Limits bound what clients can make hookwall hold at once.
 	Limits Limits `yaml:"limits,omitempty"`
 }
@@ -341,6 +349,15 @@ type Shutdown struct {
 	// that load balancers stop sending it requests first (default 0: on
 	// Kubernetes the pod's preStop pause does this).
 	ReadinessDelay Duration `yaml:"readiness_delay,omitempty"`
+}
+
+// Tickets bounds blocked tickets. A blocked contact may send without end;
+// its ticket keeps the newest messages and counts the ones it drops.
+type Tickets struct {
+	// MaxMessages is how many messages one blocked ticket keeps, the
+	// newest (default 1000, at most 100000): each message past it drops
+	// the ticket's oldest, which the ticket and a metric count.
+	MaxMessages int `yaml:"max_messages,omitempty"`
 }
 
 // Console configures the operators' browser console, served by hookwall at

@@ -115,6 +115,7 @@ func TestDefaults(t *testing.T) {
 		{"delivery.backoff_max", cfg.Delivery.BackoffMax.Std(), time.Minute},
 		{"delivery.parallelism", cfg.Delivery.Parallelism, 16},
 		{"shutdown.grace", cfg.Shutdown.Grace.Std(), 20 * time.Second},
+		{"tickets.max_messages", cfg.Tickets.MaxMessages, 1000},
 		{"line api_base", cfg.Channels[0].APIBase, "https://api.line.me"},
 		{"whatsapp api_base", cfg.Channels[1].APIBase, "https://graph.facebook.com/v21.0"},
 		{"webchat api_base", cfg.Channels[2].APIBase, ""},
@@ -174,6 +175,7 @@ func TestFullFile(t *testing.T) {
 		{"delivery.parallelism", cfg.Delivery.Parallelism, 4},
 		{"shutdown.grace", cfg.Shutdown.Grace.Std(), 45 * time.Second},
 		{"console disabled", cfg.Console.IsEnabled(), false},
+		{"tickets.max_messages", cfg.Tickets.MaxMessages, 250},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {

@@ -37,6 +37,9 @@ func (c *Config) applyDefaults() {
 		d.Parallelism = DefaultDeliveryParallelism
 	}
 	defaultDuration(&c.Shutdown.Grace, DefaultShutdownGrace)
+	if c.Tickets.MaxMessages == 0 {
+		c.Tickets.MaxMessages = DefaultTicketMaxMessages
+	}
 	for i := range c.Channels {
 		ch := &c.Channels[i]
 		switch ch.Type {
@@ -109,7 +112,13 @@ func (c *Config) validate() error {
 	if c.Shutdown.ReadinessDelay < 0 {
 		return errorf("shutdown.readiness_delay", "must not be negative, got %s", c.Shutdown.ReadinessDelay)
 	}
-	return positive("shutdown.grace", c.Shutdown.Grace)
+	if err := positive("shutdown.grace", c.Shutdown.Grace); err != nil {
+		return err
+	}
+	if n := c.Tickets.MaxMessages; n < 1 || n > MaxTicketMaxMessages {
+		return errorf("tickets.max_messages", "must be from 1 to %d messages, got %d", MaxTicketMaxMessages, n)
+	}
+	return nil
 }
 
 func (l *Limits) validate() error {

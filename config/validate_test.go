@@ -99,6 +99,8 @@ func TestValid(t *testing.T) {
 		{"null sections", file("redis:\nsettings:\nadmin:\ndelivery:\nshutdown:\nconsole:", lineCh+"\n    bot:")},
 		{"console disabled", file("console: {enabled: false}", lineCh)},
 		{"zero selects defaults", file("delivery: {timeout: 0s, max_attempts: 0}", lineCh)},
+		{"ticket bound", file("tickets: {max_messages: 100000}", lineCh)},
+		{"ticket bound of one", file("tickets: {max_messages: 1}", lineCh)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -240,6 +242,12 @@ func TestErrors(t *testing.T) {
 		{"delivery backoff order", file("delivery: {backoff_min: 10m}", lineCh), "config: delivery.backoff_min: 10m0s exceeds delivery.backoff_max 1m0s"},
 		{"delivery parallelism", file("delivery: {parallelism: -1}", lineCh), "config: delivery.parallelism: must be positive"},
 		{"shutdown grace", file("shutdown: {grace: -5s}", lineCh), "config: shutdown.grace: must be positive, got -5s"},
+
+		// tickets.
+		{"ticket bound negative", file("tickets: {max_messages: -1}", lineCh), "config: tickets.max_messages: must be from 1 to 100000 messages, got -1"},
+		{"ticket bound too large", file("tickets: {max_messages: 200000}", lineCh), "config: tickets.max_messages: must be from 1 to 100000 messages, got 200000"},
+		{"ticket bound not a number", file("tickets: {max_messages: lots}", lineCh), `config: line 1: tickets.max_messages: must be an integer, got "lots"`},
+		{"ticket bound misspelt", file("tickets: {max_message: 10}", lineCh), `config: line 1: tickets.max_message: unknown field (did you mean "max_messages"?)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

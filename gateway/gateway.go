@@ -33,7 +33,7 @@ type Store interface {
 	Ingest(ctx context.Context, events []blocklist.Event) ([]blocklist.Outcome, error)
 	GetConversation(ctx context.Context, channel, contact string) (blocklist.Conversation, error)
 	ListTickets(ctx context.Context, req blocklist.TicketListRequest) ([]blocklist.Ticket, string, error)
-	GetTicket(ctx context.Context, id string) (blocklist.Ticket, error)
+	GetTicket(ctx context.Context, req blocklist.TicketRequest) (blocklist.TicketDetail, error)
 	OpenTicket(ctx context.Context, channel, contact string) (blocklist.Ticket, error)
 	ReleaseTicket(ctx context.Context, id, actor string) (blocklist.Release, error)
 	DeleteTicket(ctx context.Context, id, actor string) error

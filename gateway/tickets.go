@@ -28,10 +28,16 @@ func (g *Gateway) listTickets(c *fiber.Ctx) error {
 	})
 }
 
+// getTicket answers the ticket with one page of its messages, oldest first;
+// limit and cursor page them as they page a listing.
 func (g *Gateway) getTicket(c *fiber.Ctx) error {
+	n, err := limit(c)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := g.reqCtx(c)
 	defer cancel()
-	t, err := g.store.GetTicket(ctx, c.Params("id"))
+	t, err := g.store.GetTicket(ctx, blocklist.TicketRequest{ID: c.Params("id"), Limit: n, Cursor: c.Query("cursor")})
 	if err != nil {
 		return err
 	}

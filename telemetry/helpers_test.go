@@ -44,6 +44,9 @@ const (
 	inboundTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
 	inboundSpan  = "00f067aa0ba902b7"
 	traceparent  = "00-" + inboundTrace + "-" + inboundSpan + "-01"
+	// ticketBound is how many messages a blocked ticket keeps: few, so
+	// that a test fills one.
+	ticketBound = 2
 )
 
 // fakeChannel is a stand-in platform: its "signature" is a header equal to
@@ -143,7 +146,7 @@ func newHarness(t *testing.T, tracing bool) *harness {
 	// No retries, so that an outage test fails at once.
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 64, MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
-	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]blocklist.ChannelInfo{
+	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, TicketMessages: ticketBound, Channels: map[string]blocklist.ChannelInfo{
 		channelID: {Type: "fake", DedupeWindow: time.Hour},
 	}}, rdb)
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 type Instruments struct {
 	t          *Telemetry
 	events     metric.Int64Counter
+	dropped    metric.Int64Counter
 	deliveries metric.Int64Counter
 	latency    metric.Float64Histogram
 	// The attribute sets of deliveries and the targets' redacted URLs,
@@ -44,6 +45,10 @@ func (t *Telemetry) Instruments() (*Instruments, error) {
 	var err error
 	if i.events, err = t.Meter.Int64Counter("hookwall.events",
 		metric.WithDescription("Inbound events by channel and decision (forwarded, recorded, queued, duplicate, rejected, error).")); err != nil {
+		return nil, err
+	}
+	if i.dropped, err = t.Meter.Int64Counter("hookwall.ticket.messages.dropped",
+		metric.WithDescription("Messages dropped from full blocked tickets (a ticket keeps its newest), by channel.")); err != nil {
 		return nil, err
 	}
 	if i.deliveries, err = t.Meter.Int64Counter("hookwall.deliveries",
@@ -107,8 +112,10 @@ func (i *Instruments) Gauges(store *blocklist.Store, breakers func() map[string]
 	return err
 }
 
-// Store decorates the gateway's store: a span around each decision and the
-// events counter by channel and decision.
+// Store decorates the gateway's store: a span around each decision, the
+// events counter by channel and decision, and the messages full tickets
+// dropped by channel (never by contact: a label per contact would make a
+// series per blocked sender).
 func (i *Instruments) Store(s gateway.Store) gateway.Store { return &store{Store: s, i: i} }
 
 type store struct {
@@ -127,6 +134,9 @@ func (s *store) Ingest(ctx context.Context, events []blocklist.Event) ([]blockli
 	}
 	for k, o := range out {
 		s.i.events.Add(ctx, 1, metric.WithAttributes(attribute.String("channel", events[k].Channel), attribute.String("decision", string(o.Decision))))
+		if o.Dropped > 0 {
+			s.i.dropped.Add(ctx, int64(o.Dropped), metric.WithAttributes(attribute.String("channel", events[k].Channel)))
+		}
 	}
 	return out, nil
 }

@@ -85,6 +85,13 @@ func TestMetrics(t *testing.T) {
 	}
 	h.block("U2")
 	h.webhook(message("ev-4", "U2"), http.StatusOK, `{"forwarded":0,"recorded":0,"queued":1,"duplicates":0}`)
+	if _, ok := scrape(t, h.tel.MetricsHandler())["hookwall_ticket_messages_dropped_total"]; ok {
+		t.Errorf("messages dropped before any ticket was full")
+	}
+	// U2's ticket keeps ticketBound (2) messages: the fourth drops two.
+	for _, id := range []string{"ev-5", "ev-6", "ev-7"} {
+		h.webhook(message(id, "U2"), http.StatusOK, `{"forwarded":0,"recorded":0,"queued":1,"duplicates":0}`)
+	}
 
 	events := func(channel, decision string) map[string]string {
 		return map[string]string{"channel": channel, "decision": decision}
@@ -93,13 +100,21 @@ func TestMetrics(t *testing.T) {
 	checkSamples(t, mfs, []wantSample{
 		{"hookwall_events_total", events(channelID, "forwarded"), 1},
 		{"hookwall_events_total", events(channelID, "duplicate"), 1},
-		{"hookwall_events_total", events(channelID, "queued"), 1},
+		{"hookwall_events_total", events(channelID, "queued"), 4},
+		// By channel only: a label per contact would make a series per
+		// blocked sender.
+		{"hookwall_ticket_messages_dropped_total", map[string]string{"channel": channelID}, 2},
 		{"hookwall_events_total", events(channelID, "rejected"), 1},
 		// The path's channel is not a label: any caller could make series.
 		{"hookwall_events_total", events("", "rejected"), 2},
 		{"hookwall_blocked_contacts", nil, 1},
 		{"hookwall_open_tickets", nil, 1},
 	})
+	for _, m := range mfs["hookwall_ticket_messages_dropped_total"].GetMetric() {
+		if l := m.GetLabel(); len(l) != 1 || l[0].GetName() != "channel" {
+			t.Errorf("hookwall_ticket_messages_dropped_total labels %v, want channel only", l)
+		}
+	}
 	// Queued: the forwarded message and the contact.blocked notice.
 	if sum, series := total(t, mfs, "hookwall_queue_depth"); sum != 2 || series != 16 {
 		t.Errorf("hookwall_queue_depth: %v entries over %d shards, want 2 over 16", sum, series)

@@ -473,6 +473,53 @@ func TestBrowserTicketDelete(t *testing.T) {
 	}
 }
 
+// TestBrowserTicketPaging: a blocked contact floods a ticket past its bound
+// (60 here). The supervisor sees how many messages it dropped, the oldest it
+// kept first, a page at a time with "More messages", and releasing it sends
+// what it kept, in order.
+func TestBrowserTicketPaging(t *testing.T) {
+	sharedBrowser(t) // fails or skips before starting anything without Chromium
+	h := startHookwall(t, hwOptions{TicketMaxMessages: 60})
+	const contact = "Ubrowser-ticket-flood"
+	h.block(t, "line-main", contact, nil)
+	var events []lineEvent
+	for i := 1; i <= 70; i++ {
+		events = append(events, lineEvent{Contact: contact, ID: h.eventID("flood"), Text: fmt.Sprintf("flood %03d", i)})
+	}
+	if got := h.postLine(t, lineBody(t, events...), "").counts(t); got != (counts{Queued: 70}) {
+		t.Fatalf("flood: answer %+v; want queued 70", got)
+	}
+	sup := signedIn(t, h, "supervisor", supervisorToken)
+	sup.click("Blocked tickets")
+	sup.waitHeading("Blocked tickets")
+	sup.waitRow(contact, "60", "10 dropped")
+	sup.clickIn(contact, "Show messages")
+	sup.waitText("10 older messages were dropped: a full ticket keeps its newest messages.")
+	sup.waitText("flood 011") // the oldest kept
+	sup.waitText("flood 060") // the end of the first page of 50
+	sup.waitText("Showing 50 of 60 messages.")
+	sup.waitNoText("flood 010")
+	sup.waitNoText("flood 061")
+	sup.screenshot("ticket-dropped")
+	sup.click("More messages")
+	sup.waitText("flood 070")
+	sup.waitText("Showing 60 of 60 messages.")
+	sup.waitNoText("More messages")
+	sup.click("Unblock Ticket")
+	sup.waitText("Send this ticket's 60 messages to BOT?")
+	sup.click("Yes")
+	sup.waitText("60 messages sent to BOT.")
+
+	var want []string
+	for i := 11; i <= 70; i++ {
+		want = append(want, fmt.Sprintf("flood %03d", i))
+	}
+	h.bot.waitUntil(t, waitLimit, "the released messages", func() bool { return len(texts(h.bot.of(contact))) >= len(want) })
+	if got := texts(h.bot.envs(contact)); !slices.Equal(got, want) {
+		t.Errorf("the bot got %q; want the 60 kept, in order", got)
+	}
+}
+
 // settingEnabled is GET /admin/v1/settings.
 func settingEnabled(t *testing.T, h *hw) bool {
 	t.Helper()

@@ -334,6 +334,8 @@ type hwOptions struct {
 	// A test with it neither stops Redis nor needs the proxy: it excludes
 	// RedisArgs and DropProxy.
 	AnyTopology bool
+	// TicketMaxMessages is tickets.max_messages; the default when zero.
+	TicketMaxMessages int
 }
 
 // parallelAnyTopology marks a test that runs on any topology as parallel,
@@ -366,6 +368,8 @@ type configData struct {
 	BotURL, BotKey, HelpdeskURL, HelpdeskKey string
 	MaxAttempts                              int
 	LeaseTTL                                 string
+	// TicketMaxMessages is tickets.max_messages (absent when zero).
+	TicketMaxMessages int
 }
 
 func renderConfig(t testing.TB, d configData) []byte {
@@ -414,7 +418,7 @@ func renderConfig(t testing.TB, d configData) []byte {
 func startHookwall(t *testing.T, o hwOptions) *hw {
 	t.Helper()
 	h := &hw{}
-	d := configData{Listen: freeAddr(t), MaxAttempts: o.MaxAttempts, WebOutboundURL: o.WebOutbound}
+	d := configData{Listen: freeAddr(t), MaxAttempts: o.MaxAttempts, WebOutboundURL: o.WebOutbound, TicketMaxMessages: o.TicketMaxMessages}
 	if o.AnyTopology {
 		if len(o.RedisArgs) > 0 || o.DropProxy {
 			t.Fatal("startHookwall: AnyTopology excludes RedisArgs and DropProxy")

@@ -142,7 +142,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		targets[ch.ID] = t
 	}
 
-	store, err := blocklist.New(blocklist.Config{DefaultEnabled: cfg.Settings.Enabled(), Channels: infos}, rdb)
+	store, err := blocklist.New(blocklist.Config{
+		DefaultEnabled: cfg.Settings.Enabled(), Channels: infos, TicketMessages: cfg.Tickets.MaxMessages,
+	}, rdb)
 	if err != nil {
 		return err
 	}
@@ -211,6 +213,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		defer close(workDone)
 		_ = dl.Run(workCtx)
 	}()
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		finishReleases(workCtx, store, log)
+	}()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- gw.App().Listen(cfg.Listen) }()
@@ -220,6 +227,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	case err := <-serveErr:
 		stopWork()
 		<-workDone
+		<-sweepDone
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 	case <-ctx.Done():
 	}
@@ -240,6 +248,36 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	case <-time.After(time.Until(deadline)):
 		log.Warn("delivery workers did not stop within the grace; their unacknowledged entries stay queued")
 	}
+	<-sweepDone
 	log.Info("stopped")
 	return nil
+}
+
+// releaseSweep is how often a replica finishes the ticket releases nobody
+// returned to (a replica stopped between two of a release's chunks).
+const releaseSweep = time.Minute
+
+// finishReleases finishes such releases at start and every releaseSweep until
+// ctx ends. A release's request, and the contact's next release or unblock,
+// finish it first in the usual course; the sweep is for the rest, so that no
+// contact's deliveries wait behind a release for long.
+func finishReleases(ctx context.Context, store *blocklist.Store, log *slog.Logger) {
+	t := time.NewTicker(releaseSweep)
+	defer t.Stop()
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		n, err := store.FinishReleases(sctx)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("finishing ticket releases", "err", err)
+		case n > 0:
+			log.Info("finished ticket releases left in progress", "releases", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -246,9 +246,12 @@ export function render(root, { me, params }) {
       section.append(el('p', { class: 'muted' }, 'No open blocked ticket.'));
       return section;
     }
+    const d = ticket.dropped_count || 0;
     section.append(
       el('p', {}, `Open ticket with ${ticket.message_count} message${ticket.message_count === 1 ? '' : 's'}, first `,
         timeEl(ticket.first_message_at), ', last ', timeEl(ticket.last_message_at), '.'),
+      el('p', { class: 'warn', hidden: d === 0 },
+        `${d} older message${d === 1 ? ' was' : 's were'} dropped: a full ticket keeps its newest messages.`),
       supervisor
         ? el('p', {}, el('a', { href: '#/tickets' }, 'Review it in Blocked tickets'))
         : el('p', { class: 'muted' }, 'A supervisor reviews it, and unblocks this contact: unblocking releases or deletes the ticket.'));

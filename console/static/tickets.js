@@ -1,6 +1,7 @@
 // Blocked tickets (supervisor): the review queue, newest activity first.
-// Selecting a ticket shows its messages; Unblock Ticket releases them,
-// Delete drops them; the contact stays blocked either way. The list
+// Selecting a ticket shows its messages, a page at a time with "More
+// messages", and how many the full ticket dropped; Unblock Ticket releases
+// them, Delete drops them; the contact stays blocked either way. The list
 // refreshes itself while the screen is open.
 import { channels, del, destination, get, path, post, withQuery } from './api.js';
 import { contactLink, el, showError, success, timeEl } from './dom.js';
@@ -90,7 +91,7 @@ export function render(root) {
     return el('tr', { class: t.id === selected ? 'selected' : '' },
       el('td', {}, contactLink(t.channel, t.contact)),
       el('td', {}, t.channel),
-      el('td', { class: 'num' }, String(t.message_count)),
+      el('td', { class: 'num' }, String(t.message_count), t.dropped_count ? el('span', { class: 'badge warn' }, `${t.dropped_count} dropped`) : null),
       el('td', {}, timeEl(t.first_message_at)),
       el('td', {}, timeEl(t.last_message_at)),
       el('td', {}, el('button', {
@@ -140,10 +141,38 @@ export function render(root) {
       [`Delete this ticket and its ${messages}? They are gone for good.`, 'The contact stays blocked.'],
       () => del(path`/admin/v1/blocked-tickets/${t.id}`),
       () => done('The ticket is deleted.'), true));
+    const d = t.dropped_count || 0;
+    // The list scrolls in its box: focusable, so that a keyboard scrolls it.
+    const list = el('ol', { class: 'messages', tabindex: '0', 'aria-label': 'Messages of the ticket' });
+    const shown = el('p', { class: 'muted', 'aria-live': 'polite' });
+    const moreMessages = el('button', { type: 'button', class: 'secondary' }, 'More messages');
+    let next = '';
+    // add shows a page of the ticket's messages after those shown.
+    const add = (page) => {
+      list.append(...(page.messages || []).map((m) => messageItem(m, false)));
+      next = page.next_cursor || '';
+      moreMessages.hidden = !next;
+      shown.textContent = `Showing ${list.children.length} of ${messages}.`;
+    };
+    moreMessages.addEventListener('click', async () => {
+      moreMessages.disabled = true;
+      try {
+        const page = await get(withQuery(path`/admin/v1/blocked-tickets/${t.id}`, { cursor: next }));
+        if (stopped || selected !== t.id) return;
+        add(page);
+      } catch (err) {
+        if (!stopped) showError(err);
+      } finally {
+        moreMessages.disabled = false;
+      }
+    });
+    add(t);
     detail.replaceChildren(
       el('h2', { id: 'h-ticket-detail' }, 'Ticket of ', el('span', { class: 'contact' }, t.contact)),
       el('p', {}, `On ${t.channel}: ${messages}, oldest first.`),
-      el('ol', { class: 'messages' }, (t.messages || []).map((m) => messageItem(m, false))),
+      el('p', { class: 'warn', hidden: d === 0 },
+        `${d} older message${d === 1 ? ' was' : 's were'} dropped: a full ticket keeps its newest messages.`),
+      list, shown, moreMessages,
       el('div', { class: 'actions' }, release, remove));
   }
 
