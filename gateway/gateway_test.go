@@ -118,6 +118,9 @@ func serve(t testing.TB, g *gateway.Gateway) string {
 	return "http://" + ln.Addr().String()
 }
 
+// testClient fails a request the server does not answer in time.
+var testClient = &http.Client{Timeout: 15 * time.Second}
+
 type resp struct {
 	status int
 	header http.Header
@@ -144,7 +147,7 @@ func (e *env) do(method, path, token, body string, hdr ...string) resp {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := testClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
