@@ -23,10 +23,16 @@ import (
 // deciding on one of the readings.
 //
 // The JSON decoder refuses an exact duplicate name itself; a case variant is
-// a name whose case folding another member of the object already has.
+// a name whose Unicode case folding another member of the object already
+// has. Full folding is deliberately stricter than encoding/json's simple
+// folding ("ß" and "ss" are one name here): nothing a reader could take for
+// one name passes, and platforms' member names are ASCII.
 func Unambiguous(body []byte) error {
 	dec := jsontext.NewDecoder(bytes.NewReader(body), jsontext.AllowInvalidUTF8(true))
-	var open []map[string]string // per open object: folded name → name as sent
+	var (
+		open []map[string]string // per open object: folded name → name as sent
+		fold *cases.Caser        // made at the first name that is not ASCII
+	)
 	for {
 		tok, err := dec.ReadToken()
 		if errors.Is(err, io.EOF) {
@@ -47,10 +53,14 @@ func Unambiguous(body []byte) error {
 				continue
 			}
 			name := tok.String()
-			key := folded(name)
+			key := folded(&fold, name)
 			names := &open[len(open)-1]
 			if first, seen := (*names)[key]; seen {
-				return fmt.Errorf("%w: members %q and %q differ only in case at %s", ErrMalformed, first, name, dec.StackPointer().Parent())
+				where := "the top level"
+				if p := dec.StackPointer().Parent(); p != "" {
+					where = string(p)
+				}
+				return fmt.Errorf("%w: members %q and %q differ only in case, at %s", ErrMalformed, first, name, where)
 			}
 			if *names == nil {
 				*names = map[string]string{}
@@ -61,11 +71,15 @@ func Unambiguous(body []byte) error {
 }
 
 // folded is name under Unicode case folding; ASCII, nearly every name, is
-// folded by lowering it.
-func folded(name string) string {
+// folded by lowering it. fold is made on first use.
+func folded(fold **cases.Caser, name string) string {
 	for i := 0; i < len(name); i++ {
 		if name[i] >= utf8.RuneSelf {
-			return cases.Fold().String(name)
+			if *fold == nil {
+				c := cases.Fold()
+				*fold = &c
+			}
+			return (*fold).String(name)
 		}
 	}
 	return strings.ToLower(name)

@@ -271,6 +271,14 @@ type (
 				Name string `yaml:"name"`
 			} `yaml:"secretRef"`
 		} `yaml:"envFrom"`
+		Env []struct {
+			Name      string `yaml:"name"`
+			ValueFrom *struct {
+				ResourceFieldRef *struct {
+					Resource string `yaml:"resource"`
+				} `yaml:"resourceFieldRef"`
+			} `yaml:"valueFrom"`
+		} `yaml:"env"`
 		LivenessProbe  *probe `yaml:"livenessProbe"`
 		ReadinessProbe *probe `yaml:"readinessProbe"`
 		Lifecycle      *struct {
@@ -498,6 +506,7 @@ func TestTemplate(t *testing.T) {
 			checkDeployment(t, d, c, tc.wantReplicas, tc.wantImage)
 			checkSecurity(t, pod, c)
 			checkDrain(t, pod, c, tc.wantPreStop, tc.wantGrace)
+			checkMemoryLimit(t, c)
 
 			var cm configMap
 			m.one(t, "ConfigMap", &cm)
@@ -953,3 +962,21 @@ func TestChecksumRollsPods(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// checkMemoryLimit: a container with a memory limit runs Go with GOMEMLIMIT
+// set to it, so that the collector's slack does not take the pod past it.
+func checkMemoryLimit(t *testing.T, c container) {
+	t.Helper()
+	if c.Resources.Limits["memory"] == "" {
+		return
+	}
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" {
+			if e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil || e.ValueFrom.ResourceFieldRef.Resource != "limits.memory" {
+				t.Errorf("GOMEMLIMIT is not the container's memory limit: %+v", e)
+			}
+			return
+		}
+	}
+	t.Errorf("a memory limit of %s, and no GOMEMLIMIT", c.Resources.Limits["memory"])
+}

@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/valyala/fasthttp"
 )
 
 // Store is what the gateway needs of the blocklist.
@@ -133,8 +135,9 @@ type Gateway struct {
 	timeout  time.Duration
 	ready    func() bool
 
-	adminBody int    // body limit of every route but the webhooks
-	budget    budget // request body bytes the server may still hold
+	adminBody  int    // body limit of every route but the webhooks
+	budget     budget // request body bytes the server may still hold
+	budgetSize int64  // limits.BodyBytesInFlight
 }
 
 // New builds the gateway and its routes.
@@ -159,7 +162,8 @@ func New(cfg Config, store Store, log *slog.Logger) (*Gateway, error) {
 	}
 	limits := cfg.Limits.withDefaults()
 	g.adminBody = limits.AdminBodyBytes
-	g.budget.left.Store(int64(limits.BodyBytesInFlight))
+	g.budgetSize = int64(limits.BodyBytesInFlight)
+	g.budget.left.Store(g.budgetSize)
 	largest, largestOf := limits.AdminBodyBytes, "the admin routes"
 	for _, ch := range cfg.Channels {
 		if ch.Adapter == nil {
@@ -189,7 +193,10 @@ func New(cfg Config, store Store, log *slog.Logger) (*Gateway, error) {
 		// the server reads of the body before the handler runs: one byte.
 		StreamRequestBody: true,
 		BodyLimit:         1,
-		Concurrency:       limits.MaxConnections,
+		// Not even a multipart form is read before readBody: fasthttp would
+		// otherwise parse one whole, of any size, ahead of the handler.
+		DisablePreParseMultipartForm: true,
+		Concurrency:                  limits.MaxConnections,
 		// A path matches only as written: /METRICS or /metrics/ would
 		// otherwise answer like /metrics and slip past an ingress rule
 		// that denies the exact path.
@@ -201,8 +208,14 @@ func New(cfg Config, store Store, log *slog.Logger) (*Gateway, error) {
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
 	})
-	g.app.Server().MaxConnsPerIP = limits.MaxConnectionsPerIP
-	g.app.Use(g.readBody)
+	srv := g.app.Server()
+	srv.MaxConnsPerIP = limits.MaxConnectionsPerIP
+	// A client that asks before it sends (Expect: 100-continue) hears 417
+	// for a body over its route's limit, not an invitation to send it.
+	srv.ContinueHandler = func(h *fasthttp.RequestHeader) bool {
+		path, _, _ := strings.Cut(string(h.RequestURI()), "?")
+		return h.ContentLength() <= g.bodyLimit(string(h.Method()), path)
+	}
 	g.routes(cfg)
 	return g, nil
 }
@@ -216,6 +229,17 @@ func (g *Gateway) SetReady(f func() bool) { g.ready = f }
 
 func (g *Gateway) routes(cfg Config) {
 	a := g.app
+	// First the webhooks' tracing and metrics, so that they see every
+	// webhook request, those readBody refuses too; then every request's
+	// body is read, before any route runs.
+	if len(cfg.WebhookMiddleware) > 0 {
+		args := []any{"/webhooks"}
+		for _, h := range cfg.WebhookMiddleware {
+			args = append(args, h)
+		}
+		a.Use(args...)
+	}
+	a.Use(g.readBody)
 	a.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	a.Get("/readyz", g.readyz)
 	if cfg.Metrics != nil {
@@ -229,7 +253,7 @@ func (g *Gateway) routes(cfg Config) {
 		a.Get("/console/*", console)
 	}
 
-	hooks := a.Group("/webhooks", cfg.WebhookMiddleware...)
+	hooks := a.Group("/webhooks")
 	hooks.Post("/:channel", g.webhook)
 	hooks.Get("/:channel", g.handshake)
 

@@ -64,6 +64,7 @@ type env struct {
 	redis *redistest.Server
 	store *blocklist.Store
 	ch    *fakeChannel
+	g     *gateway.Gateway
 }
 
 func newEnv(t *testing.T) *env {
@@ -102,7 +103,7 @@ func newEnvWith(t testing.TB, edit func(*gateway.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, base: serve(t, g), rdb: rdb, redis: srv, store: store, ch: ch}
+	return &env{t: t, base: serve(t, g), rdb: rdb, redis: srv, store: store, ch: ch, g: g}
 }
 
 // serve serves g on a free loopback port until the test ends and returns
@@ -122,6 +123,7 @@ func serve(t testing.TB, g *gateway.Gateway) string {
 var testClient = &http.Client{Timeout: 15 * time.Second}
 
 type resp struct {
+	close  bool // the server closes the connection after this answer
 	status int
 	header http.Header
 	body   map[string]any
@@ -158,7 +160,7 @@ func (e *env) do(method, path, token, body string, hdr ...string) resp {
 func readResp(res *http.Response) resp {
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	r := resp{status: res.StatusCode, header: res.Header, raw: string(raw)}
+	r := resp{status: res.StatusCode, header: res.Header, raw: string(raw), close: res.Close}
 	_ = json.Unmarshal(raw, &r.body)
 	return r
 }

@@ -2,9 +2,11 @@ package gateway_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +32,20 @@ func TestRouteBodyLimits(t *testing.T) {
 	}
 	wantProblem(t, e.announce("/webhooks/line-main", 1<<20+1, "X-Fake-Signature", "good"), http.StatusRequestEntityTooLarge, "payload_too_large")
 
+	// A multipart form is not parsed ahead of the limit either.
+	r := e.raw("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: 104857600\r\n\r\n--XX\r\n")
+	wantProblem(t, r, http.StatusRequestEntityTooLarge, "payload_too_large")
+	if !r.close {
+		t.Errorf("a refused body's connection stays open")
+	}
+	// A client that asks first is told not to send a body over the limit.
+	if r := e.raw("POST /admin/v1/settings HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: " + strconv.Itoa(over) + "\r\n\r\n"); r.status != http.StatusExpectationFailed {
+		t.Errorf("Expect: 100-continue over the limit = %d %s; want 417", r.status, r.raw)
+	}
+	// A body that ends before its declared length is not taken as whole.
+	r = e.raw("PUT /admin/v1/settings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+adminToken+"\r\nContent-Length: 100\r\n\r\n{\"block_contact_enabled\":false}", "half-close")
+	wantProblem(t, r, http.StatusBadRequest, "invalid_request")
+
 	// A chunked body has no declared length: it is cut off at the limit.
 	// (net/http sends a body of unknown length chunked.)
 	req, err := http.NewRequest("PUT", e.base+"/admin/v1/settings", io.MultiReader(strings.NewReader(`{"block_contact_enabled":true`), strings.NewReader(strings.Repeat(" ", over)+"}")))
@@ -45,34 +61,66 @@ func TestRouteBodyLimits(t *testing.T) {
 }
 
 // TestBodyBudget: the body bytes held at once over every connection stay
-// under the budget. Past it a request is answered 503 server_busy with
-// Retry-After before its body is read; requests without a body still pass;
-// and the budget comes back when the held bodies end.
+// under the budget, and are taken as bodies arrive. Clients that announce
+// large bodies and send nothing hold a few KiB each, so another client's
+// body still fits; a body that would take the budget past its size is
+// answered 503 server_busy with Retry-After and its connection closed;
+// requests without a body always pass; and the budget comes back when the
+// bodies end.
 func TestBodyBudget(t *testing.T) {
+	const mib = 1 << 20
 	e := newEnvWith(t, func(c *gateway.Config) {
-		c.Limits = gateway.Limits{AdminBodyBytes: 1024, BodyBytesInFlight: 2048}
+		c.Channels[0].Adapter.(*fakeChannel).maxBody = mib
+		c.Limits = gateway.Limits{BodyBytesInFlight: mib}
 	})
 	addr := strings.TrimPrefix(e.base, "http://")
-	// Two clients each announce a body of the channel's whole limit (1024
-	// bytes) and send only part of it: together they hold the budget.
-	var held []net.Conn
-	for range 2 {
+	// hold announces a body of n bytes to the webhook, sends sent of them
+	// and keeps the connection open.
+	hold := func(n, sent int) net.Conn {
+		t.Helper()
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer conn.Close()
-		head := "POST /webhooks/line-main HTTP/1.1\r\nHost: x\r\nX-Fake-Signature: good\r\nContent-Length: 1024\r\n\r\n"
-		if _, err := io.WriteString(conn, head+"[  "); err != nil {
+		t.Cleanup(func() { conn.Close() })
+		head := fmt.Sprintf("POST /webhooks/line-main HTTP/1.1\r\nHost: x\r\nX-Fake-Signature: good\r\nContent-Length: %d\r\n\r\n", n)
+		if _, err := io.WriteString(conn, head+"["+strings.Repeat(" ", sent-1)); err != nil {
 			t.Fatal(err)
 		}
-		held = append(held, conn)
+		return conn
 	}
-	small := `[{"contact":"U1","id":"e1","type":"message"}]`
-	r := waitFor(t, "a body past the budget to be refused", func() (resp, bool) {
-		r := e.do("POST", "/webhooks/line-main", "", small, "X-Fake-Signature", "good")
-		return r, r.status == http.StatusServiceUnavailable
-	})
+	held := func(what string, cond func(int64) bool) {
+		t.Helper()
+		waitFor(t, what, func() (resp, bool) {
+			n := e.g.BodyBytesHeld()
+			return resp{raw: fmt.Sprintf("%d bytes held", n)}, cond(n)
+		})
+	}
+	padded := func(n int) string { // a webhook body of the fake channel, n bytes
+		ev := `{"contact":"U1","id":"budget","type":"message"}]`
+		return "[" + strings.Repeat(" ", n-1-len(ev)) + ev
+	}
+
+	// 16 clients announce the channel's whole limit and send one byte.
+	var idle []net.Conn
+	for range 16 {
+		idle = append(idle, hold(mib, 1))
+	}
+	held("the idle clients to hold their first buffers", func(n int64) bool { return n == 16*4<<10 })
+	if r := e.do("POST", "/webhooks/line-main", "", padded(800<<10), "X-Fake-Signature", "good"); r.status != http.StatusOK {
+		t.Fatalf("an 800 KiB body beside 16 idle announcements of 1 MiB = %d %s", r.status, r.raw)
+	}
+	for _, c := range idle {
+		c.Close()
+	}
+	held("the idle clients' buffers to come back", func(n int64) bool { return n == 0 })
+
+	// One client sends most of a 1 MiB body: its buffer has grown to the
+	// whole MiB, the budget. Another body cannot grow past its first
+	// buffers.
+	busy := hold(mib, 600<<10)
+	held("the sender to hold the budget", func(n int64) bool { return n == mib })
+	r := e.do("POST", "/webhooks/line-main", "", padded(64<<10), "X-Fake-Signature", "good")
 	wantProblem(t, r, http.StatusServiceUnavailable, "server_busy")
 	if got := r.header.Get("Retry-After"); got != "1" {
 		t.Fatalf("Retry-After %q; want 1", got)
@@ -80,16 +128,34 @@ func TestBodyBudget(t *testing.T) {
 	if r := e.do("GET", "/healthz", "", ""); r.status != http.StatusOK {
 		t.Fatalf("a request without a body while the budget is spent = %d %s", r.status, r.raw)
 	}
-	for _, c := range held {
-		c.Close()
-	}
-	r = waitFor(t, "the budget to come back", func() (resp, bool) {
-		r := e.do("POST", "/webhooks/line-main", "", small, "X-Fake-Signature", "good")
-		return r, r.status != http.StatusServiceUnavailable
-	})
-	if r.status != http.StatusOK {
+	busy.Close()
+	held("the budget to come back", func(n int64) bool { return n == 0 })
+	if r := e.do("POST", "/webhooks/line-main", "", padded(64<<10), "X-Fake-Signature", "good"); r.status != http.StatusOK {
 		t.Fatalf("webhook after the held bodies ended = %d %s", r.status, r.raw)
 	}
+}
+
+// raw writes request to a new connection (and, with "half-close", closes
+// its writing side) and returns the answer.
+func (e *env) raw(request string, opts ...string) resp {
+	e.t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, request); err != nil {
+		e.t.Fatal(err)
+	}
+	if len(opts) > 0 && opts[0] == "half-close" {
+		_ = conn.(*net.TCPConn).CloseWrite()
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return readResp(res)
 }
 
 // waitFor calls try until it reports done, for at most 5 seconds.

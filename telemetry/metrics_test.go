@@ -83,6 +83,11 @@ func TestMetrics(t *testing.T) {
 	if status, _ := h.do(http.MethodPost, "/webhooks/no-such-channel-4711", message("ev-3", "U1"), "X-Fake-Signature", "good"); status != http.StatusNotFound {
 		t.Fatalf("unknown channel = %d", status)
 	}
+	// Refused for its size before it is routed: counted, without a
+	// channel, like any webhook refused before its channel is known.
+	if status, _ := h.do(http.MethodPost, "/webhooks/"+channelID, strings.Repeat(" ", 5000), "X-Fake-Signature", "good"); status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("body over the channel's limit = %d", status)
+	}
 	h.block("U2")
 	h.webhook(message("ev-4", "U2"), http.StatusOK, `{"forwarded":0,"recorded":0,"queued":1,"duplicates":0}`)
 	if _, ok := scrape(t, h.tel.MetricsHandler())["hookwall_ticket_messages_dropped_total"]; ok {
@@ -106,7 +111,7 @@ func TestMetrics(t *testing.T) {
 		{"hookwall_ticket_messages_dropped_total", map[string]string{"channel": channelID}, 2},
 		{"hookwall_events_total", events(channelID, "rejected"), 1},
 		// The path's channel is not a label: any caller could make series.
-		{"hookwall_events_total", events("", "rejected"), 2},
+		{"hookwall_events_total", events("", "rejected"), 3},
 		{"hookwall_blocked_contacts", nil, 1},
 		{"hookwall_open_tickets", nil, 1},
 	})

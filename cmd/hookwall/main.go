@@ -36,7 +36,9 @@ var version = "dev"
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "hookwall:", err)
+		// Start-up errors may quote a configured URL: its credentials and
+		// query values are left out as in any log.
+		fmt.Fprintln(os.Stderr, "hookwall:", redact.Error(err))
 		os.Exit(1)
 	}
 }

@@ -21,11 +21,11 @@ import (
 // Before the budget, every one of them was buffered whole: RSS rose by some
 // 260 MB and stayed there. Now /healthz refuses from the announced length,
 // the webhook route admits only what the budget holds (64 MiB: 16 bodies)
-// and answers the rest 503. So the process's RSS stays under twice what it
-// was before the flood plus the budget: what it holds, doubled because Go's
-// collector (GOGC=100) lets the heap grow to twice what is live before it
-// collects. A second flood after the first stays under the same bound:
-// nothing the first left behind pins memory.
+// and answers the rest 503. So the process's RSS stays under what it was
+// before the flood plus three times the budget: what the bodies take, and
+// twice as much again, which Go's collector may leave as garbage before it
+// collects (hookwall runs with GOGC=200). A second flood after the first
+// stays under the same bound: nothing the first left behind pins memory.
 func TestMemoryUnderBodyFlood(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads the process's RSS from /proc")
@@ -48,12 +48,12 @@ func TestMemoryUnderBodyFlood(t *testing.T) {
 		announce = 4_000_000
 		budget   = 64 << 20 // limits.body_bytes_in_flight of the example
 	)
-	bound := 2 * (base + budget)
+	bound := base + 3*budget
 	for round := 1; round <= 2; round++ {
 		peak := flood(t, pid, listen, conns, announce)
 		t.Logf("round %d: RSS %d MiB before any flood, peak %d MiB, bound %d MiB", round, base>>20, peak>>20, bound>>20)
 		if peak > bound {
-			t.Fatalf("round %d: RSS peaked at %d MiB; bound %d MiB (twice %d MiB before the flood + the body budget)", round, peak>>20, bound>>20, base>>20)
+			t.Fatalf("round %d: RSS peaked at %d MiB; bound %d MiB (%d MiB before the flood + 3 x the body budget)", round, peak>>20, bound>>20, base>>20)
 		}
 	}
 }
