@@ -30,8 +30,12 @@ import (
 func Unambiguous(body []byte) error {
 	dec := jsontext.NewDecoder(bytes.NewReader(body), jsontext.AllowInvalidUTF8(true))
 	var (
-		open []map[string]string // per open object: folded name → name as sent
-		fold *cases.Caser        // made at the first name that is not ASCII
+		// open holds, per depth of open objects, the names of the object
+		// open at that depth (folded → as sent); the maps are reused from
+		// one object to the next at the same depth.
+		open  []map[string]string
+		depth int
+		fold  *cases.Caser // made at the first name that is not ASCII
 	)
 	for {
 		tok, err := dec.ReadToken()
@@ -43,9 +47,14 @@ func Unambiguous(body []byte) error {
 		}
 		switch tok.Kind() {
 		case '{':
-			open = append(open, nil)
+			if depth == len(open) {
+				open = append(open, map[string]string{})
+			} else {
+				clear(open[depth])
+			}
+			depth++
 		case '}':
-			open = open[:len(open)-1]
+			depth--
 		case '"':
 			// A string is a member name when it leaves its object with an
 			// odd count of names and values.
@@ -54,18 +63,15 @@ func Unambiguous(body []byte) error {
 			}
 			name := tok.String()
 			key := folded(&fold, name)
-			names := &open[len(open)-1]
-			if first, seen := (*names)[key]; seen {
+			names := open[depth-1]
+			if first, seen := names[key]; seen {
 				where := "the top level"
 				if p := dec.StackPointer().Parent(); p != "" {
 					where = string(p)
 				}
 				return fmt.Errorf("%w: members %q and %q differ only in case, at %s", ErrMalformed, first, name, where)
 			}
-			if *names == nil {
-				*names = map[string]string{}
-			}
-			(*names)[key] = name
+			names[key] = name
 		}
 	}
 }
