@@ -2,6 +2,7 @@ package blocklist
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -97,14 +98,20 @@ redis.call('ZREM', kcidx, tid)
 // releaseChunkScript moves the next entries of the contact's release to the
 // delivery stream: up to ARGV[1] entries, ending at the first past ARGV[4]
 // bytes. The last chunk removes the release hash, its index member and the
-// ticket id. It returns the entries left, 0 when the release is done now, -1
-// when there is none in progress.
+// ticket id key. Redis Cluster wants every key a script touches in KEYS, so
+// the caller reads the release's ticket id first and passes its key; when
+// the release is another ticket's by the time the script runs (that one
+// finished and the next began), the script changes nothing and answers
+// changed. It returns the entries left, 0 when the release is done now, -1
+// when there is none in progress, -2 when it is not ARGV[3]'s.
 //
-// KEYS: 1 release, 2 release list, 3 delivery stream, 4 releases index
-// ARGV: 1 max entries, 2 index member, 3 ticket id key prefix, 4 max bytes
+// KEYS: 1 release, 2 release list, 3 delivery stream, 4 releases index,
+// 5 ticket id key of ARGV[3]
+// ARGV: 1 max entries, 2 index member, 3 ticket id, 4 max bytes
 var releaseChunkScript = redis.NewScript(entryLua + `
 local r = redis.call('HMGET', KEYS[1], 'ticket', 'ch', 'ct', 'co', 'conv', 'target', 'queue')
 if not r[1] then return -1 end
+if r[1] ~= ARGV[3] then return -2 end
 local ch, ct, co, conv, target, queue = r[2], r[3], r[4], r[5], r[6], r[7]
 local moved, bytes = 0, 0
 local max, maxBytes = tonumber(ARGV[1]), tonumber(ARGV[4])
@@ -126,28 +133,47 @@ while moved < max and bytes < maxBytes do
 end
 local left = redis.call('LLEN', KEYS[2])
 if left == 0 then
-  redis.call('DEL', KEYS[1], ARGV[3] .. r[1])
+  redis.call('DEL', KEYS[1], KEYS[5])
   redis.call('ZREM', KEYS[4], ARGV[2])
 end
 return left
 `)
+
+// maxChanges bounds how often a store call reads a ticket id again because
+// the contact's ticket or release changed between its read and its script.
+// Each change is another call's progress (a release finished, a ticket
+// opened), so it takes a contact under constant change to use them up.
+const maxChanges = 10
 
 // finishRelease moves the contact's release in progress, if any, to the
 // delivery stream, chunk by chunk. On error the release stays in progress
 // where it stopped; any later call goes on from there.
 func (s *Store) finishRelease(ctx context.Context, channel, contact string) error {
 	k := keysOf(channel, contact)
-	keys := []string{k.release, k.releaseMessages, k.queue, k.releases}
-	for {
-		left, err := releaseChunkScript.Run(ctx, s.rdb, keys,
-			s.releaseChunk, member(channel, contact), k.ticketID(""), ReleaseChunkBytes).Int()
+	for range maxChanges {
+		tid, err := s.rdb.HGet(ctx, k.release, "ticket").Result()
+		if err == redis.Nil {
+			return nil
+		}
 		if err != nil {
 			return storeErr(err)
 		}
-		if left <= 0 {
-			return nil
+		keys := []string{k.release, k.releaseMessages, k.queue, k.releases, k.ticketID(tid)}
+		for {
+			left, err := releaseChunkScript.Run(ctx, s.rdb, keys,
+				s.releaseChunk, member(channel, contact), tid, ReleaseChunkBytes).Int()
+			if err != nil {
+				return storeErr(err)
+			}
+			if left == -2 {
+				break // another ticket's release now: read its id
+			}
+			if left <= 0 {
+				return nil
+			}
 		}
 	}
+	return fmt.Errorf("%w: the release of %s/%s changed %d times while moving it", ErrUnavailable, channel, contact, maxChanges)
 }
 
 // FinishReleases finishes every ticket release left in progress — by a

@@ -422,3 +422,141 @@ func TestReleaseKeepsEventTypes(t *testing.T) {
 		t.Errorf("delivery types %q, want %q", got, want)
 	}
 }
+
+// before is a go-redis hook that runs do once, before the first script run
+// match picks after it is armed: another replica's call landing between a
+// store call's read and its script.
+type before struct {
+	match func(redis.Cmder) bool
+	do    func()
+	armed atomic.Bool
+}
+
+func (h *before) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *before) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *before) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.match(cmd) && h.armed.CompareAndSwap(true, false) {
+			h.do()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// isUnblock reports whether cmd runs the unblock script: the only script
+// whose first key is a contact's block entry (hw:{tag}:block:...).
+func isUnblock(cmd redis.Cmder) bool {
+	a := cmd.Args()
+	if len(a) < 4 || (a[0] != "evalsha" && a[0] != "eval") {
+		return false
+	}
+	k, _ := a[3].(string)
+	return strings.Contains(k, "}:block:")
+}
+
+// twoStores returns two stores of one channel without bot on one Redis of
+// the topology the environment selects, each with its own client: two
+// replicas. The first moves chunk entries per release script.
+func twoStores(t *testing.T, chunk int) (s, s2 *blocklist.Store, rdb, rdb2 redis.UniversalClient) {
+	t.Helper()
+	tp := redistest.StartTopology(t)
+	rdb, rdb2 = tp.Client(), tp.Client()
+	for i, c := range []redis.UniversalClient{rdb, rdb2} {
+		st, err := blocklist.New(blocklist.Config{
+			DefaultEnabled: true, ReleaseChunk: chunk,
+			Channels: map[string]blocklist.ChannelInfo{"line-main": {Type: "line", DedupeWindow: time.Hour}},
+		}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Close)
+		if i == 0 {
+			s = st
+		} else {
+			s2 = st
+		}
+	}
+	if err := s.InitSettings(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return s, s2, rdb, rdb2
+}
+
+// assertNoTicketIDs checks that no ticket id key is left: every ticket is
+// released or deleted, and its id key with it.
+func assertNoTicketIDs(t *testing.T, rdb redis.UniversalClient) {
+	t.Helper()
+	if keys, err := redistest.Keys(t.Context(), rdb, "hw:*:tktid:*"); err != nil || len(keys) != 0 {
+		t.Errorf("ticket id keys left: %q, %v", keys, err)
+	}
+}
+
+// TestReleaseChangedUnderfoot: a sweep reads the contact's release in
+// progress, and before its chunk runs another replica finishes that release
+// and leaves the contact's next one in progress. The chunk finds the other
+// ticket's release and changes nothing; the sweep reads again and finishes
+// that one, removing its ticket id. Every message enters the stream once,
+// in order.
+func TestReleaseChangedUnderfoot(t *testing.T) {
+	s, s2, rdb, rdb2 := twoStores(t, 2)
+	h, h2 := &lostReplies{}, &lostReplies{}
+	rdb.AddHook(h)
+	rdb2.AddHook(h2)
+	block(t, s, "line-main", "U1")
+	first := queue(t, s, "U1", texts(1, 4)...)[0].Ticket
+
+	h.lose.Store(1)
+	if _, err := s.ReleaseTicket(t.Context(), first, "sam"); !errors.Is(err, blocklist.ErrUnavailable) {
+		t.Fatalf("release with a lost reply: %v, want ErrUnavailable", err)
+	}
+	second := queue(t, s, "U1", texts(5, 2)...)[0].Ticket
+
+	b := &before{match: isReleaseChunk, do: func() {
+		// The other replica finishes the first release in two chunks, starts
+		// the second and loses the reply of its first chunk.
+		h2.lose.Store(3)
+		if _, err := s2.ReleaseTicket(t.Context(), second, "sam"); !errors.Is(err, blocklist.ErrUnavailable) {
+			t.Errorf("the other replica's release: %v, want ErrUnavailable", err)
+		}
+	}}
+	rdb.AddHook(b)
+	b.armed.Store(true)
+	if n, err := s.FinishReleases(t.Context()); err != nil || n != 1 {
+		t.Fatalf("FinishReleases: %d, %v; want 1", n, err)
+	}
+	if b.armed.Load() {
+		t.Fatal("the other replica never ran")
+	}
+	want := slices.Concat([]string{"contact.blocked"}, texts(1, 4), []string{"ticket.released"},
+		texts(5, 2), []string{"ticket.released"})
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, want) {
+		t.Errorf("stream %v, want %v", got, want)
+	}
+	assertNoTicketIDs(t, rdb)
+	if n, err := s.FinishReleases(t.Context()); err != nil || n != 0 {
+		t.Errorf("FinishReleases after all: %d, %v; want none left", n, err)
+	}
+}
+
+// TestUnblockTicketChangedUnderfoot: Delete All reads that the contact has
+// no open ticket, and before its script runs a message opens one. The
+// script finds another ticket than the one read and changes nothing; the
+// unblock reads again and deletes the new ticket, its id with it.
+func TestUnblockTicketChangedUnderfoot(t *testing.T) {
+	s, s2, rdb, _ := twoStores(t, 0)
+	block(t, s, "line-main", "U1")
+	b := &before{match: isUnblock, do: func() { queue(t, s2, "U1", "m1") }}
+	rdb.AddHook(b)
+	b.armed.Store(true)
+	res, err := s.Unblock(t.Context(), "line-main", "U1", "sam", blocklist.TicketsDelete)
+	if err != nil || res != (blocklist.UnblockResult{Unblocked: true, Deleted: 1}) {
+		t.Fatalf("Delete All: %+v, %v; want unblocked with the new ticket deleted", res, err)
+	}
+	want := []string{"contact.blocked", "ticket.deleted", "contact.unblocked"}
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, want) {
+		t.Errorf("stream %v, want %v", got, want)
+	}
+	assertNoTicketIDs(t, rdb)
+}

@@ -40,17 +40,26 @@ type UnblockResult struct {
 // a ticket while the contact has a release in progress, it answers busy,
 // changing nothing: the caller finishes that release first.
 //
+// Deleting the ticket removes its ticket id key, which Redis Cluster wants in
+// KEYS like every key a script touches: the caller reads the open ticket's id
+// first and passes it with its key. When the contact's open ticket is another
+// by the time the script runs (one was opened, released or deleted since),
+// the script answers changed, changing nothing, and the caller reads again.
+//
 // KEYS: 1 block, 2 blocked index, 3 audit, 4 ticket, 5 ticket messages,
 // 6 tickets index, 7 channel tickets index, 8 delivery stream,
-// 9 conversation, 10 release, 11 release list, 12 releases index
+// 9 conversation, 10 release, 11 release list, 12 releases index,
+// 13 ticket id key of ARGV[14]
 // ARGV: 1 channel, 2 contact, 3 index member, 4 actor, 5 now ms, 6 mode,
 // 7 channel type, 8 target, 9 queue, 10 ticket notice id, 11 its payload,
-// 12 contact.unblocked id, 13 its payload, 14 ticket id key prefix
-// It returns {"busy"} or {"ok", existed, released, deleted} (1 or 0 each).
+// 12 contact.unblocked id, 13 its payload, 14 the open ticket's id or ""
+// It returns {"changed"}, {"busy"} or {"ok", existed, released, deleted}
+// (1 or 0 each).
 var unblockScript = redis.NewScript(entryLua + `
 local kt, ktm, kidx, kcidx, kq = KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local krel, krl, krels = KEYS[10], KEYS[11], KEYS[12]
 local tid = redis.call('HGET', kt, 'id')
+if (tid or '') ~= ARGV[14] then return {'changed'} end
 if tid and ARGV[6] == 'release' and redis.call('EXISTS', krel) == 1 then return {'busy'} end
 local existed = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[3])
@@ -70,7 +79,7 @@ if tid then
   else
     n = redis.call('LLEN', ktm)
     dropped = redis.call('HGET', kt, 'dropped') or '0'
-    redis.call('UNLINK', kt, ktm, ARGV[14] .. tid)
+    redis.call('UNLINK', kt, ktm, KEYS[13])
     redis.call('ZREM', kidx, tid)
     redis.call('ZREM', kcidx, tid)
     emit(kq, krel, krl, f)
@@ -116,15 +125,25 @@ func (s *Store) Unblock(ctx context.Context, channel, contact, actor string, mod
 	nid, np := notice(typ, now, map[string]any{"routed_to": queue, "reason": "contact.unblocked"})
 	uid, up := notice("contact.unblocked", now, map[string]any{"actor": actor, "tickets": mode})
 	k := keysOf(channel, contact)
-	for {
+	for changes := 0; ; {
+		tid, err := s.rdb.HGet(ctx, k.ticket, "id").Result()
+		if err != nil && err != redis.Nil {
+			return UnblockResult{}, storeErr(err)
+		}
 		res, err := unblockScript.Run(ctx, s.rdb,
 			[]string{k.block, k.blocked, k.audit, k.ticket, k.ticketMessages, k.tickets, k.channelTickets(channel), k.queue, k.conv,
-				k.release, k.releaseMessages, k.releases},
+				k.release, k.releaseMessages, k.releases, k.ticketID(tid)},
 			channel, contact, member(channel, contact), actor, ms(now), string(mode), info.Type,
-			target, queue, nid, np, uid, up, k.ticketID(""),
+			target, queue, nid, np, uid, up, tid,
 		).StringSlice()
 		if err != nil {
 			return UnblockResult{}, storeErr(err)
+		}
+		if res[0] == "changed" {
+			if changes++; changes == maxChanges {
+				return UnblockResult{}, fmt.Errorf("%w: the open ticket of %s/%s changed %d times during the unblock", ErrUnavailable, channel, contact, changes)
+			}
+			continue
 		}
 		// Move the release this started, or one left in progress before,
 		// which held the unblock back (busy) or holds the contact's
