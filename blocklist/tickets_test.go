@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -559,4 +560,148 @@ func TestUnblockTicketChangedUnderfoot(t *testing.T) {
 		t.Errorf("stream %v, want %v", got, want)
 	}
 	assertNoTicketIDs(t, rdb)
+}
+
+// TestReleaseRawCJSONRefuses releases a ticket whose messages carry raw
+// events Redis's cjson refuses to decode — nested 1500 deep, a lone
+// surrogate escape — with event types plain and escaped in JSON. The release
+// completes, and every message is delivered in order, with its envelope id
+// and type and its raw event byte for byte.
+func TestReleaseRawCJSONRefuses(t *testing.T) {
+	s, rdb := newTicketStore(t, 0, 2)
+	block(t, s, "line-main", "U1")
+	deep := strings.Repeat(`{"a":`, 1500) + "1" + strings.Repeat("}", 1500)
+	lone := `{"text":"\ud800 alone"}`
+	var evs []blocklist.Event
+	for i, c := range []struct{ typ, raw string }{
+		{"message", deep},
+		{`od"d<type>`, deep},
+		{"message", lone},
+		{`<x>\y`, lone},
+		{"message", `{}`},
+	} {
+		ev := textEvent("line-main", "U1", fmt.Sprint("ev-", i), fmt.Sprint("m", i))
+		ev.Type, ev.Raw = c.typ, json.RawMessage(c.raw)
+		evs = append(evs, ev)
+	}
+	out := ingest(t, s, evs...)
+	if _, err := s.ReleaseTicket(t.Context(), out[0].Ticket, "sam"); err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	keys, err := redistest.Keys(t.Context(), rdb, "hw:{*}:queue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []redis.XMessage
+	for _, k := range keys {
+		entries, err := rdb.XRange(t.Context(), k, "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, entries...)
+	}
+	if len(got) != len(evs)+2 || got[0].Values["type"] != "contact.blocked" || got[len(got)-1].Values["type"] != "ticket.released" {
+		t.Fatalf("stream %v, want contact.blocked, the %d messages, ticket.released", got, len(evs))
+	}
+	for i, ev := range evs {
+		e := got[i+1].Values
+		var p struct {
+			ID   string          `json:"id"`
+			Type string          `json:"type"`
+			Raw  json.RawMessage `json:"raw"`
+		}
+		if err := json.Unmarshal([]byte(e["ev"].(string)), &p); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if e["id"] != out[i].Envelope || p.ID != out[i].Envelope || e["type"] != ev.Type || p.Type != ev.Type || string(p.Raw) != string(ev.Raw) {
+			t.Errorf("message %d: id %v, type %q, raw of %d bytes; want %s, %q, the %d bytes sent",
+				i, e["id"], e["type"], len(p.Raw), out[i].Envelope, ev.Type, len(ev.Raw))
+		}
+	}
+	if n, err := s.FinishReleases(t.Context()); err != nil || n != 0 {
+		t.Errorf("FinishReleases after the release: %d, %v; want none left", n, err)
+	}
+}
+
+// refuseChunks is a go-redis hook that refuses, without running them, the
+// release chunks of the first contact whose chunk it sees once armed: a
+// release that fails every time.
+type refuseChunks struct {
+	armed atomic.Bool
+	mu    sync.Mutex
+	key   string // the release hash of the refused contact
+}
+
+func (h *refuseChunks) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *refuseChunks) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *refuseChunks) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.armed.Load() && isReleaseChunk(cmd) {
+			k := cmd.Args()[3].(string)
+			h.mu.Lock()
+			if h.key == "" {
+				h.key = k
+			}
+			refused := h.key == k
+			h.mu.Unlock()
+			if refused {
+				err := errors.New("test: chunk refused")
+				cmd.SetErr(err)
+				return err
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// TestReleaseSweepCarriesOn: two contacts have a release in progress, and
+// the first the sweep comes to fails every time. The sweep finishes the
+// other, and reports the failure naming its contact; once the failure is
+// gone, the next sweep finishes the first.
+func TestReleaseSweepCarriesOn(t *testing.T) {
+	s, rdb := newTicketStore(t, 0, 2)
+	h, r := &lostReplies{}, &refuseChunks{}
+	rdb.AddHook(h)
+	rdb.AddHook(r)
+	contacts := []string{"U1", "U2"}
+	for i, co := range contacts {
+		block(t, s, "line-main", co)
+		id := queue(t, s, co, texts(1, 3)...)[0].Ticket
+		h.lose.Store(int32(i + 1)) // each release's first chunk
+		if _, err := s.ReleaseTicket(t.Context(), id, "sam"); !errors.Is(err, blocklist.ErrUnavailable) {
+			t.Fatalf("release of %s with a lost reply: %v, want ErrUnavailable", co, err)
+		}
+	}
+
+	r.armed.Store(true)
+	n, err := s.FinishReleases(t.Context())
+	var re *blocklist.ReleaseError
+	if n != 1 || !errors.As(err, &re) || !errors.Is(err, blocklist.ErrUnavailable) {
+		t.Fatalf("FinishReleases with a failing release: %d, %v; want 1 and the failure", n, err)
+	}
+	failed := re.Contact
+	if !strings.HasSuffix(r.key, ":"+failed) {
+		t.Fatalf("the failure names %s, the refused release is %s", failed, r.key)
+	}
+	want := slices.Concat([]string{"contact.blocked"}, texts(1, 3), []string{"ticket.released"})
+	for _, co := range contacts {
+		got := delivered(t, rdb, co)
+		if co == failed {
+			if slices.Equal(got, want) {
+				t.Errorf("%s: the refused release finished", co)
+			}
+		} else if !slices.Equal(got, want) {
+			t.Errorf("%s: stream %v, want %v", co, got, want)
+		}
+	}
+
+	r.armed.Store(false)
+	if n, err := s.FinishReleases(t.Context()); err != nil || n != 1 {
+		t.Fatalf("FinishReleases once the failure is gone: %d, %v; want 1", n, err)
+	}
+	if got := delivered(t, rdb, failed); !slices.Equal(got, want) {
+		t.Errorf("%s: stream %v, want %v", failed, got, want)
+	}
 }
