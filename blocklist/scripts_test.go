@@ -1,6 +1,7 @@
 package blocklist_test
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -10,7 +11,8 @@ import (
 )
 
 // TestScriptsDeclareKeys runs every way a ticket ends — released in chunks,
-// released by Unblock All, deleted, deleted by Delete All — and checks that
+// released by Unblock All, deleted, deleted by Delete All, kept by an
+// unblock that may not touch it — and checks that
 // each script touched only keys it declared in KEYS, as Redis Cluster
 // requires. The Cluster itself checks only the slot, and a contact's keys
 // share one, so the check reads what the scripts ran on one server.
@@ -49,8 +51,16 @@ func TestScriptsDeclareKeys(t *testing.T) {
 	if err := s.DeleteTicket(t.Context(), id, "sam"); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := s.Unblock(t.Context(), "line-main", "U4", "sam", blocklist.TicketsRelease); err != nil || !res.Unblocked {
+	if res, err := s.Unblock(t.Context(), "line-main", "U4", "alice", blocklist.TicketsNone); err != nil || !res.Unblocked {
 		t.Fatalf("unblock without a ticket: %+v, %v", res, err)
+	}
+	block(t, s, "line-main", "U5")
+	queue(t, s, "U5", "m1")
+	if _, err := s.Unblock(t.Context(), "line-main", "U5", "alice", blocklist.TicketsNone); !errors.Is(err, blocklist.ErrHasTicket) {
+		t.Fatalf("unblock with no tickets of a contact with one: %v, want ErrHasTicket", err)
+	}
+	if res, err := s.Unblock(t.Context(), "line-main", "U5", "sam", blocklist.TicketsDelete); err != nil || res.Deleted != 1 {
+		t.Fatalf("Delete All: %+v, %v", res, err)
 	}
 	if n, err := s.FinishReleases(t.Context()); err != nil || n != 0 {
 		t.Fatalf("FinishReleases: %d, %v; want none left", n, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -703,5 +704,71 @@ func TestReleaseSweepCarriesOn(t *testing.T) {
 	}
 	if got := delivered(t, rdb, failed); !slices.Equal(got, want) {
 		t.Errorf("%s: stream %v, want %v", failed, got, want)
+	}
+}
+
+// dump returns every key of the store with its DUMP: what a refusal must
+// leave as it was.
+func dump(t *testing.T, rdb redis.UniversalClient) map[string]string {
+	t.Helper()
+	keys, err := redistest.Keys(t.Context(), rdb, "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, k := range keys {
+		out[k] = rdb.Dump(t.Context(), k).Val()
+	}
+	return out
+}
+
+// TestUnblockNoTickets: an unblock that may not act on tickets
+// (TicketsNone) refuses a contact with an open ticket, changing nothing,
+// also when the ticket opens after the unblock looked and before its script
+// ran; it unblocks a contact without one as the default unblock would,
+// releasing nothing.
+func TestUnblockNoTickets(t *testing.T) {
+	s, s2, rdb, _ := twoStores(t, 0)
+	block(t, s, "line-main", "U1")
+	queue(t, s, "U1", "m1")
+	was := dump(t, rdb)
+	if res, err := s.Unblock(t.Context(), "line-main", "U1", "alice", blocklist.TicketsNone); !errors.Is(err, blocklist.ErrHasTicket) {
+		t.Fatalf("unblock of a contact with a ticket: %+v, %v; want ErrHasTicket", res, err)
+	}
+	if after := dump(t, rdb); !maps.Equal(after, was) {
+		t.Fatal("a refused unblock changed the store")
+	}
+
+	block(t, s, "line-main", "U2")
+	b := &before{match: isUnblock, do: func() { queue(t, s2, "U2", "m1") }}
+	rdb.AddHook(b)
+	b.armed.Store(true)
+	if res, err := s.Unblock(t.Context(), "line-main", "U2", "alice", blocklist.TicketsNone); !errors.Is(err, blocklist.ErrHasTicket) {
+		t.Fatalf("unblock of a contact whose ticket opened meanwhile: %+v, %v; want ErrHasTicket", res, err)
+	}
+	if b.armed.Load() {
+		t.Fatal("no message came meanwhile")
+	}
+	if tk, err := s.OpenTicket(t.Context(), "line-main", "U2"); err != nil || tk.MessageCount != 1 {
+		t.Errorf("U2's ticket after the refusal: %+v, %v; want it open with its message", tk, err)
+	}
+	if ok, err := s.IsBlocked(t.Context(), "line-main", "U2"); err != nil || !ok {
+		t.Errorf("U2 after the refusal: blocked %v, %v; want blocked", ok, err)
+	}
+
+	block(t, s, "line-main", "U3")
+	res, err := s.Unblock(t.Context(), "line-main", "U3", "alice", blocklist.TicketsNone)
+	if err != nil || res != (blocklist.UnblockResult{Unblocked: true}) {
+		t.Fatalf("unblock of a contact without a ticket: %+v, %v; want unblocked", res, err)
+	}
+	if got, want := delivered(t, rdb, "U3"), []string{"contact.blocked", "contact.unblocked"}; !slices.Equal(got, want) {
+		t.Errorf("U3's stream %v, want %v", got, want)
+	}
+	audit, _, err := s.Audit(t.Context(), 1, "")
+	if err != nil || len(audit) != 1 || audit[0].Contact != "U3" || audit[0].Detail != "tickets=release" {
+		t.Errorf("audit %+v, %v; want U3's unblock, tickets=release (the default, releasing nothing)", audit, err)
+	}
+	if _, err := s.Unblock(t.Context(), "line-main", "U3", "alice", "all"); !errors.Is(err, blocklist.ErrInvalid) {
+		t.Errorf("an unknown mode: %v, want ErrInvalid", err)
 	}
 }
