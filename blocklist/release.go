@@ -2,6 +2,8 @@ package blocklist
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -94,17 +96,58 @@ redis.call('ZREM', kidx, tid)
 redis.call('ZREM', kcidx, tid)
 `
 
+// idTypeLua defines idType(m), which reads a ticket message's id and type
+// for its delivery entry. The stored form starts {"id":"evt_...","type":"...",
+// and only the type's JSON string is decoded, never the whole message: its
+// raw event, the platform's, may be one Redis's cjson refuses (nested over
+// 1000 deep, a lone surrogate escape), and an entry must never make a chunk
+// fail, or the release never ends and every later delivery of the contact
+// waits behind it. A message not in the stored form goes all the same,
+// unchanged, with what can be read of it.
+const idTypeLua = `
+local function idType(m)
+  local id, typ = string.match(m, '^{"id":"([^"\\]*)","type":"([^"\\]*)"')
+  if id then return id, typ end
+  local at
+  id, at = string.match(m, '^{"id":"([^"\\]*)","type":()"')
+  if id then
+    local i = at + 1
+    while i <= #m do
+      local c = string.byte(m, i)
+      if c == 34 then
+        local ok, v = pcall(cjson.decode, string.sub(m, at, i))
+        if ok and type(v) == 'string' then return id, v end
+        break
+      end
+      if c == 92 then i = i + 2 else i = i + 1 end
+    end
+  end
+  local ok, p = pcall(cjson.decode, m)
+  if ok and type(p) == 'table' then
+    if type(p['id']) == 'string' then id = p['id'] end
+    if type(p['type']) == 'string' then typ = p['type'] end
+  end
+  return id or '', typ or ''
+end
+`
+
 // releaseChunkScript moves the next entries of the contact's release to the
 // delivery stream: up to ARGV[1] entries, ending at the first past ARGV[4]
 // bytes. The last chunk removes the release hash, its index member and the
-// ticket id. It returns the entries left, 0 when the release is done now, -1
-// when there is none in progress.
+// ticket id key. Redis Cluster wants every key a script touches in KEYS, so
+// the caller reads the release's ticket id first and passes its key; when
+// the release is another ticket's by the time the script runs (that one
+// finished and the next began), the script changes nothing and answers
+// changed. It returns the entries left, 0 when the release is done now, -1
+// when there is none in progress, -2 when it is not ARGV[3]'s.
 //
-// KEYS: 1 release, 2 release list, 3 delivery stream, 4 releases index
-// ARGV: 1 max entries, 2 index member, 3 ticket id key prefix, 4 max bytes
-var releaseChunkScript = redis.NewScript(entryLua + `
+// KEYS: 1 release, 2 release list, 3 delivery stream, 4 releases index,
+// 5 ticket id key of ARGV[3]
+// ARGV: 1 max entries, 2 index member, 3 ticket id, 4 max bytes
+var releaseChunkScript = redis.NewScript(entryLua + idTypeLua + `
 local r = redis.call('HMGET', KEYS[1], 'ticket', 'ch', 'ct', 'co', 'conv', 'target', 'queue')
 if not r[1] then return -1 end
+if r[1] ~= ARGV[3] then return -2 end
 local ch, ct, co, conv, target, queue = r[2], r[3], r[4], r[5], r[6], r[7]
 local moved, bytes = 0, 0
 local max, maxBytes = tonumber(ARGV[1]), tonumber(ARGV[4])
@@ -115,53 +158,89 @@ while moved < max and bytes < maxBytes do
   if string.sub(m, 1, 1) == '[' then
     redis.call('XADD', KEYS[3], '*', unpack(unpackEntry(m)))
   else
-    local id, typ = string.match(m, '^{"id":"([^"\\]*)","type":"([^"\\]*)"')
-    if not id then
-      local p = cjson.decode(m)
-      id, typ = p['id'], p['type']
-    end
+    local id, typ = idType(m)
     redis.call('XADD', KEYS[3], '*', 'id', id, 'tgt', target, 'type', typ, 'ch', ch,
       'ct', ct, 'co', co, 'conv', conv, 'route', target, 'queue', queue, 'auto', '1', 'blk', '1', 'ev', m)
   end
 end
 local left = redis.call('LLEN', KEYS[2])
 if left == 0 then
-  redis.call('DEL', KEYS[1], ARGV[3] .. r[1])
+  redis.call('DEL', KEYS[1], KEYS[5])
   redis.call('ZREM', KEYS[4], ARGV[2])
 end
 return left
 `)
+
+// maxChanges bounds how often a store call reads a ticket id again because
+// the contact's ticket or release changed between its read and its script.
+// Each change is another call's progress (a release finished, a ticket
+// opened), so it takes a contact under constant change to use them up.
+const maxChanges = 10
 
 // finishRelease moves the contact's release in progress, if any, to the
 // delivery stream, chunk by chunk. On error the release stays in progress
 // where it stopped; any later call goes on from there.
 func (s *Store) finishRelease(ctx context.Context, channel, contact string) error {
 	k := keysOf(channel, contact)
-	keys := []string{k.release, k.releaseMessages, k.queue, k.releases}
-	for {
-		left, err := releaseChunkScript.Run(ctx, s.rdb, keys,
-			s.releaseChunk, member(channel, contact), k.ticketID(""), ReleaseChunkBytes).Int()
+	for range maxChanges {
+		tid, err := s.rdb.HGet(ctx, k.release, "ticket").Result()
+		if err == redis.Nil {
+			return nil
+		}
 		if err != nil {
 			return storeErr(err)
 		}
-		if left <= 0 {
-			return nil
+		keys := []string{k.release, k.releaseMessages, k.queue, k.releases, k.ticketID(tid)}
+		for {
+			left, err := releaseChunkScript.Run(ctx, s.rdb, keys,
+				s.releaseChunk, member(channel, contact), tid, ReleaseChunkBytes).Int()
+			if err != nil {
+				return storeErr(err)
+			}
+			if left == -2 {
+				break // another ticket's release now: read its id
+			}
+			if left <= 0 {
+				return nil
+			}
 		}
 	}
+	return fmt.Errorf("%w: the release of %s/%s changed %d times while moving it", ErrUnavailable, channel, contact, maxChanges)
 }
+
+// ReleaseError is the failure of one contact's release in FinishReleases.
+type ReleaseError struct {
+	// Channel and Contact name the contact.
+	Channel, Contact string
+	// Err is why its release did not finish.
+	Err error
+}
+
+func (e *ReleaseError) Error() string {
+	return fmt.Sprintf("release of %s/%s: %v", e.Channel, e.Contact, e.Err)
+}
+
+func (e *ReleaseError) Unwrap() error { return e.Err }
 
 // FinishReleases finishes every ticket release left in progress — by a
 // replica that stopped, or a request whose store call failed between two
 // chunks — and returns how many it finished. Releases in progress are
 // finished by their own request too, and by the contact's next release or
 // unblock; this is for those nobody returns to. It is safe to run alongside
-// any of them, on every replica.
+// any of them, on every replica. A release that fails does not hold back the
+// others: FinishReleases goes on with them and returns the failures joined,
+// each contact's a *ReleaseError.
 func (s *Store) FinishReleases(ctx context.Context) (int, error) {
 	done := 0
+	var errs []error
 	for b := range Buckets {
+		if err := ctx.Err(); err != nil {
+			return done, errors.Join(append(errs, err)...)
+		}
 		members, err := s.rdb.ZRange(ctx, keysOfBucket(b).releases, 0, -1).Result()
 		if err != nil {
-			return done, storeErr(err)
+			errs = append(errs, fmt.Errorf("releases of bucket %d: %w", b, storeErr(err)))
+			continue
 		}
 		for _, m := range members {
 			channel, contact, ok := strings.Cut(m, "\x00")
@@ -169,10 +248,11 @@ func (s *Store) FinishReleases(ctx context.Context) (int, error) {
 				continue
 			}
 			if err := s.finishRelease(ctx, channel, contact); err != nil {
-				return done, err
+				errs = append(errs, &ReleaseError{Channel: channel, Contact: contact, Err: err})
+				continue
 			}
 			done++
 		}
 	}
-	return done, nil
+	return done, errors.Join(errs...)
 }

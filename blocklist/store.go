@@ -31,6 +31,9 @@ var (
 	ErrDisabled = errors.New("block contact feature disabled")
 	// ErrBlocked means the contact is blocked and the action is refused.
 	ErrBlocked = errors.New("contact is blocked")
+	// ErrHasTicket means an unblock that may not act on tickets
+	// (TicketsNone) was refused: the contact has an open blocked ticket.
+	ErrHasTicket = errors.New("contact has an open blocked ticket")
 	// ErrUnavailable means the store could not be reached or refused to
 	// serve; nothing was changed that the caller must know of.
 	ErrUnavailable = errors.New("store unavailable")

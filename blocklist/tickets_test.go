@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -420,5 +422,353 @@ func TestReleaseKeepsEventTypes(t *testing.T) {
 	want := slices.Concat([]string{"contact.blocked"}, types, []string{"ticket.released"})
 	if !slices.Equal(got, want) {
 		t.Errorf("delivery types %q, want %q", got, want)
+	}
+}
+
+// before is a go-redis hook that runs do once, before the first script run
+// match picks after it is armed: another replica's call landing between a
+// store call's read and its script.
+type before struct {
+	match func(redis.Cmder) bool
+	do    func()
+	armed atomic.Bool
+}
+
+func (h *before) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *before) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *before) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.match(cmd) && h.armed.CompareAndSwap(true, false) {
+			h.do()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// isUnblock reports whether cmd runs the unblock script: the only script
+// whose first key is a contact's block entry (hw:{tag}:block:...).
+func isUnblock(cmd redis.Cmder) bool {
+	a := cmd.Args()
+	if len(a) < 4 || (a[0] != "evalsha" && a[0] != "eval") {
+		return false
+	}
+	k, _ := a[3].(string)
+	return strings.Contains(k, "}:block:")
+}
+
+// twoStores returns two stores of one channel without bot on one Redis of
+// the topology the environment selects, each with its own client: two
+// replicas. The first moves chunk entries per release script.
+func twoStores(t *testing.T, chunk int) (s, s2 *blocklist.Store, rdb, rdb2 redis.UniversalClient) {
+	t.Helper()
+	tp := redistest.StartTopology(t)
+	rdb, rdb2 = tp.Client(), tp.Client()
+	for i, c := range []redis.UniversalClient{rdb, rdb2} {
+		st, err := blocklist.New(blocklist.Config{
+			DefaultEnabled: true, ReleaseChunk: chunk,
+			Channels: map[string]blocklist.ChannelInfo{"line-main": {Type: "line", DedupeWindow: time.Hour}},
+		}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Close)
+		if i == 0 {
+			s = st
+		} else {
+			s2 = st
+		}
+	}
+	if err := s.InitSettings(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return s, s2, rdb, rdb2
+}
+
+// assertNoTicketIDs checks that no ticket id key is left: every ticket is
+// released or deleted, and its id key with it.
+func assertNoTicketIDs(t *testing.T, rdb redis.UniversalClient) {
+	t.Helper()
+	if keys, err := redistest.Keys(t.Context(), rdb, "hw:*:tktid:*"); err != nil || len(keys) != 0 {
+		t.Errorf("ticket id keys left: %q, %v", keys, err)
+	}
+}
+
+// TestReleaseChangedUnderfoot: a sweep reads the contact's release in
+// progress, and before its chunk runs another replica finishes that release
+// and leaves the contact's next one in progress. The chunk finds the other
+// ticket's release and changes nothing; the sweep reads again and finishes
+// that one, removing its ticket id. Every message enters the stream once,
+// in order.
+func TestReleaseChangedUnderfoot(t *testing.T) {
+	s, s2, rdb, rdb2 := twoStores(t, 2)
+	h, h2 := &lostReplies{}, &lostReplies{}
+	rdb.AddHook(h)
+	rdb2.AddHook(h2)
+	block(t, s, "line-main", "U1")
+	first := queue(t, s, "U1", texts(1, 4)...)[0].Ticket
+
+	h.lose.Store(1)
+	if _, err := s.ReleaseTicket(t.Context(), first, "sam"); !errors.Is(err, blocklist.ErrUnavailable) {
+		t.Fatalf("release with a lost reply: %v, want ErrUnavailable", err)
+	}
+	second := queue(t, s, "U1", texts(5, 2)...)[0].Ticket
+
+	b := &before{match: isReleaseChunk, do: func() {
+		// The other replica finishes the first release in two chunks, starts
+		// the second and loses the reply of its first chunk.
+		h2.lose.Store(3)
+		if _, err := s2.ReleaseTicket(t.Context(), second, "sam"); !errors.Is(err, blocklist.ErrUnavailable) {
+			t.Errorf("the other replica's release: %v, want ErrUnavailable", err)
+		}
+	}}
+	rdb.AddHook(b)
+	b.armed.Store(true)
+	if n, err := s.FinishReleases(t.Context()); err != nil || n != 1 {
+		t.Fatalf("FinishReleases: %d, %v; want 1", n, err)
+	}
+	if b.armed.Load() {
+		t.Fatal("the other replica never ran")
+	}
+	want := slices.Concat([]string{"contact.blocked"}, texts(1, 4), []string{"ticket.released"},
+		texts(5, 2), []string{"ticket.released"})
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, want) {
+		t.Errorf("stream %v, want %v", got, want)
+	}
+	assertNoTicketIDs(t, rdb)
+	if n, err := s.FinishReleases(t.Context()); err != nil || n != 0 {
+		t.Errorf("FinishReleases after all: %d, %v; want none left", n, err)
+	}
+}
+
+// TestUnblockTicketChangedUnderfoot: Delete All reads that the contact has
+// no open ticket, and before its script runs a message opens one. The
+// script finds another ticket than the one read and changes nothing; the
+// unblock reads again and deletes the new ticket, its id with it.
+func TestUnblockTicketChangedUnderfoot(t *testing.T) {
+	s, s2, rdb, _ := twoStores(t, 0)
+	block(t, s, "line-main", "U1")
+	b := &before{match: isUnblock, do: func() { queue(t, s2, "U1", "m1") }}
+	rdb.AddHook(b)
+	b.armed.Store(true)
+	res, err := s.Unblock(t.Context(), "line-main", "U1", "sam", blocklist.TicketsDelete)
+	if err != nil || res != (blocklist.UnblockResult{Unblocked: true, Deleted: 1}) {
+		t.Fatalf("Delete All: %+v, %v; want unblocked with the new ticket deleted", res, err)
+	}
+	want := []string{"contact.blocked", "ticket.deleted", "contact.unblocked"}
+	if got := delivered(t, rdb, "U1"); !slices.Equal(got, want) {
+		t.Errorf("stream %v, want %v", got, want)
+	}
+	assertNoTicketIDs(t, rdb)
+}
+
+// TestReleaseRawCJSONRefuses releases a ticket whose messages carry raw
+// events Redis's cjson refuses to decode — nested 1500 deep, a lone
+// surrogate escape — with event types plain and escaped in JSON. The release
+// completes, and every message is delivered in order, with its envelope id
+// and type and its raw event byte for byte.
+func TestReleaseRawCJSONRefuses(t *testing.T) {
+	s, rdb := newTicketStore(t, 0, 2)
+	block(t, s, "line-main", "U1")
+	deep := strings.Repeat(`{"a":`, 1500) + "1" + strings.Repeat("}", 1500)
+	lone := `{"text":"\ud800 alone"}`
+	var evs []blocklist.Event
+	for i, c := range []struct{ typ, raw string }{
+		{"message", deep},
+		{`od"d<type>`, deep},
+		{"message", lone},
+		{`<x>\y`, lone},
+		{"message", `{}`},
+	} {
+		ev := textEvent("line-main", "U1", fmt.Sprint("ev-", i), fmt.Sprint("m", i))
+		ev.Type, ev.Raw = c.typ, json.RawMessage(c.raw)
+		evs = append(evs, ev)
+	}
+	out := ingest(t, s, evs...)
+	if _, err := s.ReleaseTicket(t.Context(), out[0].Ticket, "sam"); err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	keys, err := redistest.Keys(t.Context(), rdb, "hw:{*}:queue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []redis.XMessage
+	for _, k := range keys {
+		entries, err := rdb.XRange(t.Context(), k, "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, entries...)
+	}
+	if len(got) != len(evs)+2 || got[0].Values["type"] != "contact.blocked" || got[len(got)-1].Values["type"] != "ticket.released" {
+		t.Fatalf("stream %v, want contact.blocked, the %d messages, ticket.released", got, len(evs))
+	}
+	for i, ev := range evs {
+		e := got[i+1].Values
+		var p struct {
+			ID   string          `json:"id"`
+			Type string          `json:"type"`
+			Raw  json.RawMessage `json:"raw"`
+		}
+		if err := json.Unmarshal([]byte(e["ev"].(string)), &p); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if e["id"] != out[i].Envelope || p.ID != out[i].Envelope || e["type"] != ev.Type || p.Type != ev.Type || string(p.Raw) != string(ev.Raw) {
+			t.Errorf("message %d: id %v, type %q, raw of %d bytes; want %s, %q, the %d bytes sent",
+				i, e["id"], e["type"], len(p.Raw), out[i].Envelope, ev.Type, len(ev.Raw))
+		}
+	}
+	if n, err := s.FinishReleases(t.Context()); err != nil || n != 0 {
+		t.Errorf("FinishReleases after the release: %d, %v; want none left", n, err)
+	}
+}
+
+// refuseChunks is a go-redis hook that refuses, without running them, the
+// release chunks of the first contact whose chunk it sees once armed: a
+// release that fails every time.
+type refuseChunks struct {
+	armed atomic.Bool
+	mu    sync.Mutex
+	key   string // the release hash of the refused contact
+}
+
+func (h *refuseChunks) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *refuseChunks) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *refuseChunks) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.armed.Load() && isReleaseChunk(cmd) {
+			k := cmd.Args()[3].(string)
+			h.mu.Lock()
+			if h.key == "" {
+				h.key = k
+			}
+			refused := h.key == k
+			h.mu.Unlock()
+			if refused {
+				err := errors.New("test: chunk refused")
+				cmd.SetErr(err)
+				return err
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// TestReleaseSweepCarriesOn: two contacts have a release in progress, and
+// the first the sweep comes to fails every time. The sweep finishes the
+// other, and reports the failure naming its contact; once the failure is
+// gone, the next sweep finishes the first.
+func TestReleaseSweepCarriesOn(t *testing.T) {
+	s, rdb := newTicketStore(t, 0, 2)
+	h, r := &lostReplies{}, &refuseChunks{}
+	rdb.AddHook(h)
+	rdb.AddHook(r)
+	contacts := []string{"U1", "U2"}
+	for i, co := range contacts {
+		block(t, s, "line-main", co)
+		id := queue(t, s, co, texts(1, 3)...)[0].Ticket
+		h.lose.Store(int32(i + 1)) // each release's first chunk
+		if _, err := s.ReleaseTicket(t.Context(), id, "sam"); !errors.Is(err, blocklist.ErrUnavailable) {
+			t.Fatalf("release of %s with a lost reply: %v, want ErrUnavailable", co, err)
+		}
+	}
+
+	r.armed.Store(true)
+	n, err := s.FinishReleases(t.Context())
+	var re *blocklist.ReleaseError
+	if n != 1 || !errors.As(err, &re) || !errors.Is(err, blocklist.ErrUnavailable) {
+		t.Fatalf("FinishReleases with a failing release: %d, %v; want 1 and the failure", n, err)
+	}
+	failed := re.Contact
+	if !strings.HasSuffix(r.key, ":"+failed) {
+		t.Fatalf("the failure names %s, the refused release is %s", failed, r.key)
+	}
+	want := slices.Concat([]string{"contact.blocked"}, texts(1, 3), []string{"ticket.released"})
+	for _, co := range contacts {
+		got := delivered(t, rdb, co)
+		if co == failed {
+			if slices.Equal(got, want) {
+				t.Errorf("%s: the refused release finished", co)
+			}
+		} else if !slices.Equal(got, want) {
+			t.Errorf("%s: stream %v, want %v", co, got, want)
+		}
+	}
+
+	r.armed.Store(false)
+	if n, err := s.FinishReleases(t.Context()); err != nil || n != 1 {
+		t.Fatalf("FinishReleases once the failure is gone: %d, %v; want 1", n, err)
+	}
+	if got := delivered(t, rdb, failed); !slices.Equal(got, want) {
+		t.Errorf("%s: stream %v, want %v", failed, got, want)
+	}
+}
+
+// dump returns every key of the store with its DUMP: what a refusal must
+// leave as it was.
+func dump(t *testing.T, rdb redis.UniversalClient) map[string]string {
+	t.Helper()
+	keys, err := redistest.Keys(t.Context(), rdb, "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, k := range keys {
+		out[k] = rdb.Dump(t.Context(), k).Val()
+	}
+	return out
+}
+
+// TestUnblockNoTickets: an unblock that may not act on tickets
+// (TicketsNone) refuses a contact with an open ticket, changing nothing,
+// also when the ticket opens after the unblock looked and before its script
+// ran; it unblocks a contact without one as the default unblock would,
+// releasing nothing.
+func TestUnblockNoTickets(t *testing.T) {
+	s, s2, rdb, _ := twoStores(t, 0)
+	block(t, s, "line-main", "U1")
+	queue(t, s, "U1", "m1")
+	was := dump(t, rdb)
+	if res, err := s.Unblock(t.Context(), "line-main", "U1", "alice", blocklist.TicketsNone); !errors.Is(err, blocklist.ErrHasTicket) {
+		t.Fatalf("unblock of a contact with a ticket: %+v, %v; want ErrHasTicket", res, err)
+	}
+	if after := dump(t, rdb); !maps.Equal(after, was) {
+		t.Fatal("a refused unblock changed the store")
+	}
+
+	block(t, s, "line-main", "U2")
+	b := &before{match: isUnblock, do: func() { queue(t, s2, "U2", "m1") }}
+	rdb.AddHook(b)
+	b.armed.Store(true)
+	if res, err := s.Unblock(t.Context(), "line-main", "U2", "alice", blocklist.TicketsNone); !errors.Is(err, blocklist.ErrHasTicket) {
+		t.Fatalf("unblock of a contact whose ticket opened meanwhile: %+v, %v; want ErrHasTicket", res, err)
+	}
+	if b.armed.Load() {
+		t.Fatal("no message came meanwhile")
+	}
+	if tk, err := s.OpenTicket(t.Context(), "line-main", "U2"); err != nil || tk.MessageCount != 1 {
+		t.Errorf("U2's ticket after the refusal: %+v, %v; want it open with its message", tk, err)
+	}
+	if ok, err := s.IsBlocked(t.Context(), "line-main", "U2"); err != nil || !ok {
+		t.Errorf("U2 after the refusal: blocked %v, %v; want blocked", ok, err)
+	}
+
+	block(t, s, "line-main", "U3")
+	res, err := s.Unblock(t.Context(), "line-main", "U3", "alice", blocklist.TicketsNone)
+	if err != nil || res != (blocklist.UnblockResult{Unblocked: true}) {
+		t.Fatalf("unblock of a contact without a ticket: %+v, %v; want unblocked", res, err)
+	}
+	if got, want := delivered(t, rdb, "U3"), []string{"contact.blocked", "contact.unblocked"}; !slices.Equal(got, want) {
+		t.Errorf("U3's stream %v, want %v", got, want)
+	}
+	audit, _, err := s.Audit(t.Context(), 1, "")
+	if err != nil || len(audit) != 1 || audit[0].Contact != "U3" || audit[0].Detail != "tickets=release" {
+		t.Errorf("audit %+v, %v; want U3's unblock, tickets=release (the default, releasing nothing)", audit, err)
+	}
+	if _, err := s.Unblock(t.Context(), "line-main", "U3", "alice", "all"); !errors.Is(err, blocklist.ErrInvalid) {
+		t.Errorf("an unknown mode: %v, want ErrInvalid", err)
 	}
 }

@@ -83,6 +83,9 @@ type unblockBody struct {
 // are the supervisors' review queue, like the blocked-tickets routes.
 const ticketsNeed = RoleSupervisor
 
+// ticketsWhat is what needs ticketsNeed, in a refusal's detail.
+const ticketsWhat = "releasing or deleting blocked tickets"
+
 func (g *Gateway) unblock(c *fiber.Ctx) error {
 	ch, co, err := g.channelContact(c)
 	if err != nil {
@@ -99,44 +102,29 @@ func (g *Gateway) unblock(c *fiber.Ctx) error {
 			return fmt.Errorf("%w: tickets must be release or delete", errBadRequest)
 		}
 	}
+	if whoami(c).role < ticketsNeed {
+		// A request that names a tickets action asks to release or delete
+		// tickets, and is refused on its word, whatever the contact has.
+		if body.Tickets != nil {
+			return roleError{what: ticketsWhat, need: ticketsNeed}
+		}
+		// One that names none gets the default, release, which acts on the
+		// contact's open ticket: the store refuses it when the contact has
+		// one, in the same step as the unblock, so no ticket opens between
+		// the check and the unblock.
+		mode = blocklist.TicketsNone
+	}
 	ctx, cancel := g.reqCtx(c)
 	defer cancel()
-	if whoami(c).role < ticketsNeed {
-		if err := g.mayUnblockTickets(ctx, ch.Adapter.ID(), co, body.Tickets != nil); err != nil {
-			return err
-		}
-	}
 	res, err := g.store.Unblock(ctx, ch.Adapter.ID(), co, actor(c), mode)
+	if errors.Is(err, blocklist.ErrHasTicket) {
+		return roleError{why: "the contact has an open blocked ticket, which unblocking releases", what: ticketsWhat, need: ticketsNeed}
+	}
 	if err != nil {
 		return err
 	}
 	g.log.Info("contact unblocked", "channel", ch.Adapter.ID(), "contact", co, "tickets", mode, "actor", actor(c))
 	return c.JSON(res)
-}
-
-// mayUnblockTickets decides an unblock by a role below ticketsNeed. A
-// request that names a tickets action asks to release or delete tickets and
-// is refused on its word, whatever the contact has. A request that names none
-// gets the default, release, which acts on the contact's open ticket: it is
-// refused when the contact has one. That check reads before the unblock acts,
-// so a message queued between the two opens a ticket the unblock releases;
-// it arrived after the request, and the supervisors' queue as it stood when
-// the request came is never touched (see the contract's unblock).
-func (g *Gateway) mayUnblockTickets(ctx context.Context, channel, contact string, named bool) error {
-	if named {
-		return roleError{what: "releasing or deleting blocked tickets", need: ticketsNeed}
-	}
-	switch _, err := g.store.OpenTicket(ctx, channel, contact); {
-	case err == nil:
-		return roleError{
-			why:  "the contact has an open blocked ticket, which unblocking releases",
-			what: "releasing or deleting blocked tickets", need: ticketsNeed,
-		}
-	case errors.Is(err, blocklist.ErrNotFound):
-		return nil
-	default:
-		return err
-	}
 }
 
 type contactStatus struct {

@@ -1,12 +1,16 @@
 package gateway_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 const blockPath = "/admin/v1/channels/line-main/contacts/U1/block"
@@ -345,5 +349,62 @@ func TestUnblockTicketsNeedSupervisor(t *testing.T) {
 	slices.Sort(acts) // records of one millisecond are in bucket order
 	if want := "unblock U1 sam,unblock U2 alice,unblock U3 sam"; strings.Join(acts, ",") != want {
 		t.Errorf("audit = %v; want %s", acts, want)
+	}
+}
+
+// beforeUnblock is a go-redis hook that runs do once, before the first run
+// of the store's unblock script (the only script whose first key is a block
+// entry, hw:{tag}:block:...) after it is armed.
+type beforeUnblock struct {
+	do    func()
+	armed atomic.Bool
+}
+
+func (h *beforeUnblock) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *beforeUnblock) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *beforeUnblock) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		a := cmd.Args()
+		if len(a) > 3 && (a[0] == "evalsha" || a[0] == "eval") && strings.Contains(fmt.Sprint(a[3]), "}:block:") &&
+			h.armed.CompareAndSwap(true, false) {
+			h.do()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// TestUnblockAgentTicketOpensMeanwhile: while an agent's unblock of a
+// contact without a ticket runs, a message of the contact is queued and opens
+// one, after the request came and before the store unblocks. The agent may
+// not release it: the unblock answers 403 as for a contact that had the
+// ticket all along, and the contact stays blocked with its ticket.
+func TestUnblockAgentTicketOpensMeanwhile(t *testing.T) {
+	e := newEnv(t)
+	const base = "/admin/v1/channels/line-main/contacts/"
+	if r := e.do("POST", base+"U1/block", agentToken, `{}`); r.status != 200 {
+		t.Fatalf("block: %d %s", r.status, r.raw)
+	}
+	h := &beforeUnblock{do: func() {
+		want := `{"forwarded":0,"recorded":0,"queued":1,"duplicates":0}`
+		body := `[{"contact":"U1","id":"t1","type":"message","raw":{}}]`
+		if r := e.do("POST", "/webhooks/line-main", "", body, "X-Fake-Signature", "good"); r.raw != want {
+			t.Errorf("webhook during the unblock: %d %s; want %s", r.status, r.raw, want)
+		}
+	}}
+	e.rdb.AddHook(h)
+	h.armed.Store(true)
+	r := e.do("POST", base+"U1/unblock", agentToken, "")
+	wantProblem(t, r, 403, "forbidden")
+	if want := "the contact has an open blocked ticket, which unblocking releases; releasing or deleting blocked tickets needs the supervisor role"; r.body["detail"] != want {
+		t.Errorf("detail %q; want %q", r.body["detail"], want)
+	}
+	if h.armed.Load() {
+		t.Fatal("no message came during the unblock")
+	}
+	r = e.do("GET", base+"U1", agentToken, "")
+	if tk, _ := r.body["open_ticket"].(map[string]any); r.body["blocked"] != true || tk == nil || tk["message_count"] != 1.0 {
+		t.Fatalf("U1 after the refusal: %s; want blocked with its ticket of 1 message", r.raw)
 	}
 }

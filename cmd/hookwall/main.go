@@ -259,6 +259,22 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 // returned to (a replica stopped between two of a release's chunks).
 const releaseSweep = time.Minute
 
+// logReleaseErrors logs each failure of a sweep on its own: one contact's
+// release that fails says which, and does not hide the others.
+func logReleaseErrors(log *slog.Logger, err error) {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		if re, ok := errors.AsType[*blocklist.ReleaseError](e); ok {
+			log.Warn("finishing a ticket release", "channel", re.Channel, "contact", re.Contact, "err", re.Err)
+			continue
+		}
+		log.Warn("finishing ticket releases", "err", e)
+	}
+}
+
 // finishReleases finishes such releases at start and every releaseSweep until
 // ctx ends. A release's request, and the contact's next release or unblock,
 // finish it first in the usual course; the sweep is for the rest, so that no
@@ -270,10 +286,10 @@ func finishReleases(ctx context.Context, store *blocklist.Store, log *slog.Logge
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		n, err := store.FinishReleases(sctx)
 		cancel()
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Warn("finishing ticket releases", "err", err)
-		case n > 0:
+		if err != nil && ctx.Err() == nil {
+			logReleaseErrors(log, err)
+		}
+		if n > 0 {
 			log.Info("finished ticket releases left in progress", "releases", n)
 		}
 		select {
