@@ -194,23 +194,22 @@ func (f *Target) Requests() []Request {
 // Delivered returns the requests the target took (answered 2xx), in the
 // order it answered them.
 func (f *Target) Delivered() []Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []Request
-	for _, r := range f.reqs {
-		if r.Delivered() {
-			out = append(out, r)
-		}
-	}
-	return out
+	return f.filter(func(r Request) bool { return true })
 }
 
 // Records returns the delivered requests of a contact ("" for envelopes
 // without one), in order.
 func (f *Target) Records(contact string) []Request {
+	return f.filter(func(r Request) bool { return r.Env.Contact == contact })
+}
+
+// filter returns the delivered requests that keep accepts, in order.
+func (f *Target) filter(keep func(Request) bool) []Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	var out []Request
-	for _, r := range f.Delivered() {
-		if r.Env.Contact == contact {
+	for _, r := range f.reqs {
+		if r.Delivered() && keep(r) {
 			out = append(out, r)
 		}
 	}
@@ -260,12 +259,19 @@ func (f *Target) WaitUntil(t testing.TB, limit time.Duration, what string, cond 
 // first n, in order.
 func (f *Target) WaitDelivered(t testing.TB, n int) []Request {
 	t.Helper()
-	var got []Request
-	f.WaitUntil(t, WaitLimit, fmt.Sprintf("%d deliveries", n), func() bool {
-		got = f.Delivered()
-		return len(got) >= n
-	})
-	return got[:n]
+	delivered := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		count := 0
+		for _, r := range f.reqs {
+			if r.Delivered() {
+				count++
+			}
+		}
+		return count
+	}
+	f.WaitUntil(t, WaitLimit, fmt.Sprintf("%d deliveries", n), func() bool { return delivered() >= n })
+	return f.Delivered()[:n]
 }
 
 // WaitRequest waits for a delivered request that match accepts and returns
