@@ -13,6 +13,7 @@ import (
 	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/delivery"
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/hookwall/hookwall/internal/testkit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -21,8 +22,8 @@ import (
 // ingested all along are delivered, each contact's in order.
 func TestBalance(t *testing.T) {
 	s := newSetup(t)
-	bot := newTarget(t, nil)
-	channels := oneTarget(bot.url())
+	bot := testkit.NewTarget(t, "bot", "")
+	channels := oneTarget(bot.URL())
 	config := func(owner string) delivery.Config {
 		cfg := testConfig(owner, channels)
 		cfg.LeaseTTL = 600 * time.Millisecond
@@ -41,9 +42,6 @@ func TestBalance(t *testing.T) {
 			msgs[c] = msg{channel: lineMain, contact: contact, text: text}
 		}
 		s.ingest(t, msgs...)
-		for len(bot.got) > 0 { // the deliveries are read from bot.requests
-			<-bot.got
-		}
 	}
 
 	round()
@@ -59,24 +57,15 @@ func TestBalance(t *testing.T) {
 
 	// Every message reaches the bot, each contact's first deliveries in the
 	// order ingested.
-	timeout := time.After(deadline)
-	for {
+	bot.WaitUntil(t, deadline, "every message", func() bool {
 		got := delivered(bot)
-		done := true
 		for contact, want := range sent {
 			if len(firstOrder(got[contact])) < len(want) {
-				done = false
+				return false
 			}
 		}
-		if done {
-			break
-		}
-		select {
-		case <-bot.got:
-		case <-timeout:
-			t.Fatalf("not every message delivered within %s", deadline)
-		}
-	}
+		return true
+	})
 	got, n := delivered(bot), 0
 	for contact, want := range sent {
 		n += len(want)
@@ -84,17 +73,15 @@ func TestBalance(t *testing.T) {
 			t.Errorf("%s: first deliveries %v, want %v", contact, first, want)
 		}
 	}
-	t.Logf("%d messages, %d requests", n, len(bot.requests()))
+	t.Logf("%d messages, %d requests", n, len(bot.Requests()))
 }
 
 // delivered returns the texts the target accepted, by contact, in arrival
 // order.
-func delivered(ft *target) map[string][]string {
+func delivered(ft *testkit.Target) map[string][]string {
 	out := map[string][]string{}
-	for _, r := range ft.requests() {
-		if r.status >= 200 && r.status <= 299 {
-			out[r.env.Contact] = append(out[r.env.Contact], r.env.text())
-		}
+	for _, r := range ft.Delivered() {
+		out[r.Env.Contact] = append(out[r.Env.Contact], r.Env.Text())
 	}
 	return out
 }
@@ -186,8 +173,8 @@ func TestBalanceClockSkew(t *testing.T) {
 	if err != nil {
 		t.Fatalf("blocklist.New: %v", err)
 	}
-	bot := newTarget(t, nil)
-	channels := oneTarget(bot.url())
+	bot := testkit.NewTarget(t, "bot", "")
+	channels := oneTarget(bot.URL())
 	config := func(owner string) delivery.Config {
 		cfg := testConfig(owner, channels)
 		cfg.LeaseTTL = 600 * time.Millisecond
@@ -279,8 +266,8 @@ func (q *watchedQueue) nextRead(t *testing.T, who string) {
 // deliveries must be m1, then m2, and no read of a's may return either.
 func TestHandoverOrder(t *testing.T) {
 	s := newSetup(t)
-	bot := newTarget(t, nil)
-	channels := oneTarget(bot.url())
+	bot := testkit.NewTarget(t, "bot", "")
+	channels := oneTarget(bot.URL())
 	config := func(owner string) delivery.Config {
 		cfg := testConfig(owner, channels)
 		cfg.LeaseTTL = 60 * time.Millisecond
@@ -306,20 +293,15 @@ func TestHandoverOrder(t *testing.T) {
 	close(qb.gate)
 	s.ingest(t, msg{channel: lineMain, contact: contact, text: "m2"})
 	var got []string
-	timeout := time.After(deadline)
-	for len(firstOrder(got)) < 2 {
-		select {
-		case <-bot.got:
-			got = nil
-			for _, r := range bot.requests() {
-				if r.env.Contact == contact {
-					got = append(got, r.env.text())
-				}
+	bot.WaitUntil(t, deadline, "m1 and m2 of "+contact, func() bool {
+		got = nil
+		for _, r := range bot.Requests() {
+			if r.Env.Contact == contact {
+				got = append(got, r.Env.Text())
 			}
-		case <-timeout:
-			t.Fatalf("deliveries of %s: %v; want m1 and m2", contact, got)
 		}
-	}
+		return len(firstOrder(got)) >= 2
+	})
 	if first := firstOrder(got); !slices.Equal(first, []string{"m1", "m2"}) {
 		t.Errorf("first deliveries of %s: %v, want m1 then m2", contact, first)
 	}
@@ -332,9 +314,9 @@ func TestHandoverOrder(t *testing.T) {
 // neither read nor deliver the entries queued after, which b then delivers.
 func TestLostLeaseReadsNothing(t *testing.T) {
 	s := newSetup(t)
-	botA, botB := newTarget(t, nil), newTarget(t, nil)
-	config := func(owner string, bot *target) delivery.Config {
-		cfg := testConfig(owner, oneTarget(bot.url()))
+	botA, botB := testkit.NewTarget(t, "bot", ""), testkit.NewTarget(t, "bot", "")
+	config := func(owner string, bot *testkit.Target) delivery.Config {
+		cfg := testConfig(owner, oneTarget(bot.URL()))
 		// a's first renewal, which would notice the loss too, comes long
 		// after the test: only its reads can notice.
 		cfg.LeaseTTL = time.Minute
@@ -369,15 +351,15 @@ func TestLostLeaseReadsNothing(t *testing.T) {
 		}
 	}
 	a.stop(t)
-	for _, r := range botA.requests() {
-		if r.env.Contact == contact {
-			t.Errorf("a delivered %q of %s after its lease was taken", r.env.text(), contact)
+	for _, r := range botA.Requests() {
+		if r.Env.Contact == contact {
+			t.Errorf("a delivered %q of %s after its lease was taken", r.Env.Text(), contact)
 		}
 	}
 	start(t, config("b", botB), s.store)
 	var got []string
-	for _, r := range botB.waitDelivered(t, 2) {
-		got = append(got, r.env.text())
+	for _, r := range botB.WaitDelivered(t, 2) {
+		got = append(got, r.Env.Text())
 	}
 	if !slices.Equal(got, []string{"m1", "m2"}) {
 		t.Errorf("b delivered %v, want m1 then m2", got)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/delivery"
+	"github.com/hookwall/hookwall/internal/testkit"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
@@ -46,14 +47,14 @@ func TestEnvelope(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSetup(t)
-			bot, helpdesk := newTarget(t, nil), newTarget(t, nil)
+			bot, helpdesk := testkit.NewTarget(t, "bot", ""), testkit.NewTarget(t, "helpdesk", "")
 			hdKey := helpdeskKey
 			if tc.channel == waMain {
 				hdKey = ""
 			}
 			channels := map[string]delivery.Targets{
-				lineMain: {Bot: &delivery.Target{URL: bot.url(), Secret: botKey}, Helpdesk: delivery.Target{URL: helpdesk.url(), Secret: helpdeskKey}},
-				waMain:   {Helpdesk: delivery.Target{URL: helpdesk.url(), Secret: hdKey}},
+				lineMain: {Bot: &delivery.Target{URL: bot.URL(), Secret: botKey}, Helpdesk: delivery.Target{URL: helpdesk.URL(), Secret: helpdeskKey}},
+				waMain:   {Helpdesk: delivery.Target{URL: helpdesk.URL(), Secret: hdKey}},
 			}
 			const contact = "U4af4980629a8b8a4c6f3e2d1c0b9a8f7"
 			var conv string
@@ -77,17 +78,13 @@ func TestEnvelope(t *testing.T) {
 			if tc.target == "helpdesk" {
 				ft = helpdesk
 			}
-			var r *request
-			for r == nil {
-				got := ft.next(t)
-				if got.env.Type == "message" && got.env.text() == "hello" {
-					r = got
-				}
-			}
+			r := ft.WaitRequest(t, "the message hello", func(r testkit.Request) bool {
+				return r.Env.Type == "message" && r.Env.Text() == "hello"
+			})
 
 			// The envelope's fields, exactly those of the contract.
 			var fields map[string]json.RawMessage
-			if err := json.Unmarshal(r.body, &fields); err != nil {
+			if err := json.Unmarshal(r.Body, &fields); err != nil {
 				t.Fatal(err)
 			}
 			keys := slices.Sorted(func(yield func(string) bool) {
@@ -101,7 +98,7 @@ func TestEnvelope(t *testing.T) {
 			if !slices.Equal(keys, wantKeys) {
 				t.Errorf("envelope fields = %v, want %v", keys, wantKeys)
 			}
-			e := r.env
+			e := r.Env
 			chType := map[string]string{lineMain: "line", waMain: "whatsapp"}[tc.channel]
 			if e.ID != out[0].Envelope || e.Type != "message" || e.Channel != tc.channel || e.ChannelType != chType ||
 				e.Contact != contact || e.Conversation != conv || conv == "" || e.Route != tc.route || e.Queue != tc.queue ||
@@ -112,7 +109,7 @@ func TestEnvelope(t *testing.T) {
 			if !e.ReceivedAt.Equal(receivedAt) || !strings.HasSuffix(string(fields["received_at"]), `Z"`) {
 				t.Errorf("received_at = %s, want %s in UTC", fields["received_at"], receivedAt.Format(time.RFC3339Nano))
 			}
-			if got := e.text(); got != "hello" {
+			if got := e.Text(); got != "hello" {
 				t.Errorf("message text = %q, want hello", got)
 			}
 			// raw is the platform's event, unchanged: the same JSON value,
@@ -122,7 +119,7 @@ func TestEnvelope(t *testing.T) {
 			}
 
 			// Headers: Standard Webhooks, webhook-id is the envelope id.
-			h := r.header
+			h := r.Header
 			if got := h.Get("Content-Type"); got != "application/json" {
 				t.Errorf("Content-Type = %q", got)
 			}
@@ -145,11 +142,11 @@ func TestEnvelope(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := wh.Verify(r.body, h); err != nil {
+			if err := wh.Verify(r.Body, h); err != nil {
 				t.Errorf("signature does not verify with the target's key: %v", err)
 			}
 			other, _ := standardwebhooks.NewWebhook(tc.otherKey)
-			if err := other.Verify(r.body, h); err == nil {
+			if err := other.Verify(r.Body, h); err == nil {
 				t.Error("signature verifies with another target's key")
 			}
 		})
@@ -160,9 +157,9 @@ func TestEnvelope(t *testing.T) {
 // in order after the contact's earlier message, with their data.
 func TestBlockNotices(t *testing.T) {
 	s := newSetup(t)
-	bot, helpdesk := newTarget(t, nil), newTarget(t, nil)
+	bot, helpdesk := testkit.NewTarget(t, "bot", ""), testkit.NewTarget(t, "helpdesk", "")
 	channels := map[string]delivery.Targets{
-		lineMain: {Bot: &delivery.Target{URL: bot.url(), Secret: botKey}, Helpdesk: delivery.Target{URL: helpdesk.url(), Secret: helpdeskKey}},
+		lineMain: {Bot: &delivery.Target{URL: bot.URL(), Secret: botKey}, Helpdesk: delivery.Target{URL: helpdesk.URL(), Secret: helpdeskKey}},
 	}
 	const contact = "Ublocked"
 	first := s.ingest(t, msg{channel: lineMain, contact: contact, text: "hi"})
@@ -173,25 +170,30 @@ func TestBlockNotices(t *testing.T) {
 	}
 	start(t, testConfig("a", channels), s.store)
 
-	if got := bot.waitDelivered(t, 1)[0].env; got.text() != "hi" {
+	if got := bot.WaitDelivered(t, 1)[0].Env; got.Text() != "hi" {
 		t.Errorf("bot got %+v, want the message hi", got)
 	}
-	hd := helpdesk.waitDelivered(t, 2)
+	hd := helpdesk.WaitDelivered(t, 2)
 	wh, _ := standardwebhooks.NewWebhook(helpdeskKey)
 	for i, want := range []string{"conversation.ended", "contact.blocked"} {
-		e := hd[i].env
+		e := hd[i].Env
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(hd[i].Body, &members); err != nil {
+			t.Fatal(err)
+		}
+		_, message := members["message"] // not even null
 		if e.Type != want || e.Channel != lineMain || e.ChannelType != "line" || e.Contact != contact ||
 			e.Conversation != first[0].Conversation || e.Route != "helpdesk" || e.Queue != "unassigned" ||
-			e.Automation || !e.Blocked || len(e.Data) == 0 || e.Raw != nil || e.Message != nil {
+			e.Automation || !e.Blocked || len(e.Data) == 0 || e.Raw != nil || message {
 			t.Errorf("notice %d = %+v, want %s", i, e, want)
 		}
-		if err := wh.Verify(hd[i].body, hd[i].header); err != nil {
+		if err := wh.Verify(hd[i].Body, hd[i].Header); err != nil {
 			t.Errorf("notice %d: signature: %v", i, err)
 		}
 	}
 	var entry blocklist.Entry
-	if err := json.Unmarshal(hd[1].env.Data, &entry); err != nil || entry.Note != "spam" || entry.Action != blocklist.ActionRecord {
-		t.Errorf("contact.blocked data = %s (%v), want the block entry", hd[1].env.Data, err)
+	if err := json.Unmarshal(hd[1].Env.Data, &entry); err != nil || entry.Note != "spam" || entry.Action != blocklist.ActionRecord {
+		t.Errorf("contact.blocked data = %s (%v), want the block entry", hd[1].Env.Data, err)
 	}
 }
 
@@ -216,8 +218,8 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 func TestOrderPerContact(t *testing.T) {
 	const contacts, perContact = 20, 30
 	s := newSetup(t)
-	bot := newTarget(t, nil)
-	channels := oneTarget(bot.url())
+	bot := testkit.NewTarget(t, "bot", "")
+	channels := oneTarget(bot.URL())
 	shards := map[int]int{}
 	batch := func(from, to int) {
 		var msgs []msg
@@ -242,11 +244,11 @@ func TestOrderPerContact(t *testing.T) {
 	r := start(t, cfg, s.store)
 	batch(perContact/2, perContact)
 
-	got := bot.waitDelivered(t, contacts*perContact)
+	got := bot.WaitDelivered(t, contacts*perContact)
 	r.stop(t)
 	seq := map[string][]string{}
 	for _, rq := range got {
-		seq[rq.env.Contact] = append(seq[rq.env.Contact], rq.env.text())
+		seq[rq.Env.Contact] = append(seq[rq.Env.Contact], rq.Env.Text())
 	}
 	for c := range contacts {
 		contact := fmt.Sprintf("U%02d", c)
@@ -258,7 +260,7 @@ func TestOrderPerContact(t *testing.T) {
 			t.Errorf("contact %s got %v, want %v", contact, seq[contact], want)
 		}
 	}
-	if n := len(bot.requests()); n != contacts*perContact {
+	if n := len(bot.Requests()); n != contacts*perContact {
 		t.Errorf("target got %d requests after Run returned, want %d (each message once)", n, contacts*perContact)
 	}
 	if d := s.depth(t); d != 0 {
@@ -270,14 +272,15 @@ func TestOrderPerContact(t *testing.T) {
 // every attempt carries the same envelope, signed, after a backoff.
 func TestRetry(t *testing.T) {
 	s := newSetup(t)
-	bot := newTarget(t, func(r *request) int {
-		if r.n < 3 {
+	bot := testkit.NewTarget(t, "bot", "")
+	bot.SetAnswer(func(r testkit.Request) int {
+		if r.N < 3 {
 			return http.StatusServiceUnavailable
 		}
 		return http.StatusNoContent
 	})
 	channels := map[string]delivery.Targets{
-		lineMain: {Bot: &delivery.Target{URL: bot.url(), Secret: botKey}, Helpdesk: delivery.Target{URL: bot.url()}},
+		lineMain: {Bot: &delivery.Target{URL: bot.URL(), Secret: botKey}, Helpdesk: delivery.Target{URL: bot.URL()}},
 	}
 	out := s.ingest(t, msg{channel: lineMain, contact: "Uretry", text: "again"})
 	obs := newObserver()
@@ -286,21 +289,21 @@ func TestRetry(t *testing.T) {
 	cfg.Observer = obs
 	r := start(t, cfg, s.store)
 
-	bot.waitDelivered(t, 1)
+	bot.WaitDelivered(t, 1)
 	r.stop(t)
-	reqs := bot.requests()
+	reqs := bot.Requests()
 	if len(reqs) != 4 {
 		t.Fatalf("target got %d requests, want 4", len(reqs))
 	}
 	wh, _ := standardwebhooks.NewWebhook(botKey)
 	for i, rq := range reqs {
-		if got := rq.header.Get(standardwebhooks.HeaderWebhookID); got != out[0].Envelope || rq.env.ID != out[0].Envelope {
-			t.Errorf("attempt %d: webhook-id %q, envelope id %q, want %q", i, got, rq.env.ID, out[0].Envelope)
+		if got := rq.Header.Get(standardwebhooks.HeaderWebhookID); got != out[0].Envelope || rq.Env.ID != out[0].Envelope {
+			t.Errorf("attempt %d: webhook-id %q, envelope id %q, want %q", i, got, rq.Env.ID, out[0].Envelope)
 		}
-		if !bytes.Equal(rq.body, reqs[0].body) {
+		if !bytes.Equal(rq.Body, reqs[0].Body) {
 			t.Errorf("attempt %d: body differs from the first attempt's", i)
 		}
-		if err := wh.Verify(rq.body, rq.header); err != nil {
+		if err := wh.Verify(rq.Body, rq.Header); err != nil {
 			t.Errorf("attempt %d: signature: %v", i, err)
 		}
 	}
@@ -322,16 +325,17 @@ func TestPark(t *testing.T) {
 	s := newSetup(t)
 	var mu sync.Mutex
 	poison := true
-	bot := newTarget(t, func(r *request) int {
+	bot := testkit.NewTarget(t, "bot", "")
+	bot.SetAnswer(func(r testkit.Request) int {
 		mu.Lock()
 		defer mu.Unlock()
-		if poison && r.env.text() == "poison" {
+		if poison && r.Env.Text() == "poison" {
 			return http.StatusInternalServerError
 		}
 		return http.StatusOK
 	})
 	channels := map[string]delivery.Targets{
-		lineMain: {Bot: &delivery.Target{URL: bot.url(), Secret: botKey}, Helpdesk: delivery.Target{URL: bot.url()}},
+		lineMain: {Bot: &delivery.Target{URL: bot.URL(), Secret: botKey}, Helpdesk: delivery.Target{URL: bot.URL()}},
 	}
 	out := s.ingest(t,
 		msg{channel: lineMain, contact: "Upark", text: "poison"},
@@ -344,14 +348,14 @@ func TestPark(t *testing.T) {
 	cfg.Observer = obs
 	r := start(t, cfg, s.store)
 
-	got := bot.waitDelivered(t, 2)
+	got := bot.WaitDelivered(t, 2)
 	r.stop(t)
-	if got[0].env.text() != "after-1" || got[1].env.text() != "after-2" {
-		t.Errorf("delivered %q, %q; want after-1, after-2", got[0].env.text(), got[1].env.text())
+	if got[0].Env.Text() != "after-1" || got[1].Env.Text() != "after-2" {
+		t.Errorf("delivered %q, %q; want after-1, after-2", got[0].Env.Text(), got[1].Env.Text())
 	}
 	var texts []string
-	for _, rq := range bot.requests() {
-		texts = append(texts, rq.env.text())
+	for _, rq := range bot.Requests() {
+		texts = append(texts, rq.Env.Text())
 	}
 	if want := []string{"poison", "poison", "poison", "after-1", "after-2"}; !slices.Equal(texts, want) {
 		t.Errorf("target got %v, want %v", texts, want)
@@ -378,9 +382,9 @@ func TestPark(t *testing.T) {
 	if _, err := s.store.RetryDeadLetter(t.Context(), dl.ID, "alice"); err != nil {
 		t.Fatalf("RetryDeadLetter: %v", err)
 	}
-	again := bot.waitDelivered(t, 1)[0]
-	if again.env.ID != out[0].Envelope || again.header.Get(standardwebhooks.HeaderWebhookID) != out[0].Envelope || again.env.text() != "poison" {
-		t.Errorf("retried delivery: envelope %s, webhook-id %s; want %s", again.env.ID, again.header.Get(standardwebhooks.HeaderWebhookID), out[0].Envelope)
+	again := bot.WaitDelivered(t, 3)[2] // after-1 and after-2 came first
+	if again.Env.ID != out[0].Envelope || again.Header.Get(standardwebhooks.HeaderWebhookID) != out[0].Envelope || again.Env.Text() != "poison" {
+		t.Errorf("retried delivery: envelope %s, webhook-id %s; want %s", again.Env.ID, again.Header.Get(standardwebhooks.HeaderWebhookID), out[0].Envelope)
 	}
 	if dls := s.deadLetters(t); len(dls) != 0 {
 		t.Errorf("dead letters after the retry = %+v, want none", dls)
@@ -391,11 +395,11 @@ func TestPark(t *testing.T) {
 // could take.
 func TestParkUndeliverable(t *testing.T) {
 	s := newSetup(t)
-	helpdesk := newTarget(t, nil)
+	helpdesk := testkit.NewTarget(t, "helpdesk", "")
 	// line-main is configured in the store with a bot, here without; wa-main
 	// is not configured here at all.
 	channels := map[string]delivery.Targets{
-		lineMain: {Helpdesk: delivery.Target{URL: helpdesk.url()}},
+		lineMain: {Helpdesk: delivery.Target{URL: helpdesk.URL()}},
 	}
 	out := s.ingest(t,
 		msg{channel: lineMain, contact: "Ubot", text: "to the bot"},
@@ -425,7 +429,7 @@ func TestParkUndeliverable(t *testing.T) {
 	if r := reasons[out[1].Envelope]; !strings.Contains(r, "not configured") {
 		t.Errorf("reason for the unknown channel = %q", r)
 	}
-	if n := len(helpdesk.requests()); n != 0 {
+	if n := len(helpdesk.Requests()); n != 0 {
 		t.Errorf("target got %d requests, want 0", n)
 	}
 }
@@ -436,13 +440,14 @@ func TestParkUndeliverable(t *testing.T) {
 // arrives, in order.
 func TestBreaker(t *testing.T) {
 	s := newSetup(t)
-	bot := newTarget(t, func(r *request) int {
-		if r.n < 4 {
+	bot := testkit.NewTarget(t, "bot", "")
+	bot.SetAnswer(func(r testkit.Request) int {
+		if r.N < 4 {
 			return http.StatusBadGateway
 		}
 		return http.StatusOK
 	})
-	channels := oneTarget(bot.url())
+	channels := oneTarget(bot.URL())
 	var msgs []msg
 	for i := range 5 {
 		msgs = append(msgs, msg{channel: lineMain, contact: "Ubreaker", text: strconv.Itoa(i)})
@@ -454,7 +459,7 @@ func TestBreaker(t *testing.T) {
 	obs := newObserver()
 	var atChange []string // under obs.mu
 	obs.onChange = func(from, to string) {
-		atChange = append(atChange, fmt.Sprintf("%s->%s@%d", from, to, bot.count.Load()))
+		atChange = append(atChange, fmt.Sprintf("%s->%s@%d", from, to, bot.Count()))
 	}
 	cfg := testConfig("a", channels)
 	cfg.BreakerFailures = 3
@@ -463,7 +468,7 @@ func TestBreaker(t *testing.T) {
 	cfg.Observer = obs
 	r := start(t, cfg, s.store)
 
-	got := bot.waitDelivered(t, 5)
+	got := bot.WaitDelivered(t, 5)
 	obs.waitChange(t, "half-open->closed")
 	r.stop(t)
 	want := []string{"closed->open@3", "open->half-open@3", "half-open->open@4", "open->half-open@4", "half-open->closed@5"}
@@ -473,11 +478,11 @@ func TestBreaker(t *testing.T) {
 		t.Errorf("breaker changes (with the target's request count) = %v, want %v", atChange, want)
 	}
 	for i, rq := range got {
-		if rq.env.text() != strconv.Itoa(i) {
-			t.Errorf("delivery %d is message %q", i, rq.env.text())
+		if rq.Env.Text() != strconv.Itoa(i) {
+			t.Errorf("delivery %d is message %q", i, rq.Env.Text())
 		}
 	}
-	if n := bot.count.Load(); n != 9 {
+	if n := bot.Count(); n != 9 {
 		t.Errorf("target got %d requests, want 9 (4 failures, then 5 deliveries)", n)
 	}
 }
@@ -489,7 +494,8 @@ func TestBreakerManyContacts(t *testing.T) {
 	s := newSetup(t)
 	var mu sync.Mutex
 	down := true
-	bot := newTarget(t, func(r *request) int {
+	bot := testkit.NewTarget(t, "bot", "")
+	bot.SetAnswer(func(r testkit.Request) int {
 		mu.Lock()
 		defer mu.Unlock()
 		if down {
@@ -497,7 +503,7 @@ func TestBreakerManyContacts(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	channels := oneTarget(bot.url())
+	channels := oneTarget(bot.URL())
 	const contacts, perContact = 10, 5
 	var msgs []msg
 	for i := range perContact {
@@ -518,12 +524,12 @@ func TestBreakerManyContacts(t *testing.T) {
 	mu.Lock()
 	down = false
 	mu.Unlock()
-	got := bot.waitDelivered(t, contacts*perContact)
+	got := bot.WaitDelivered(t, contacts*perContact)
 	obs.waitChange(t, "half-open->closed")
 	r.stop(t)
 	seq := map[string][]string{}
 	for _, rq := range got {
-		seq[rq.env.Contact] = append(seq[rq.env.Contact], rq.env.text())
+		seq[rq.Env.Contact] = append(seq[rq.Env.Contact], rq.Env.Text())
 	}
 	for c, texts := range seq {
 		if !slices.Equal(texts, []string{"0", "1", "2", "3", "4"}) {
@@ -546,11 +552,12 @@ func TestTakeoverAfterShutdown(t *testing.T) {
 	var mu sync.Mutex
 	phaseA := true
 	stuckArrived := make(chan struct{}, 1)
-	bot := newTarget(t, func(r *request) int {
+	bot := testkit.NewTarget(t, "bot", "")
+	bot.SetAnswer(func(r testkit.Request) int {
 		mu.Lock()
 		a := phaseA
 		mu.Unlock()
-		if a && r.env.Contact == "Ustuck" {
+		if a && r.Env.Contact == "Ustuck" {
 			select {
 			case stuckArrived <- struct{}{}:
 			default:
@@ -561,7 +568,7 @@ func TestTakeoverAfterShutdown(t *testing.T) {
 		return http.StatusOK
 	})
 	t.Cleanup(unblock) // before the target closes
-	channels := oneTarget(bot.url())
+	channels := oneTarget(bot.URL())
 	var msgs []msg
 	for i := range 5 {
 		for _, c := range []string{"Ustuck", "Uother1", "Uother2"} {
@@ -572,7 +579,7 @@ func TestTakeoverAfterShutdown(t *testing.T) {
 
 	a := start(t, testConfig("a", channels), s.store)
 	// a delivers the others' ten messages; Ustuck's first hangs.
-	bot.waitDelivered(t, 10)
+	bot.WaitDelivered(t, 10)
 	select {
 	case <-stuckArrived:
 	case <-time.After(deadline):
@@ -582,8 +589,8 @@ func TestTakeoverAfterShutdown(t *testing.T) {
 	unblock()
 	a.stop(t)
 	var stuck int
-	for _, rq := range bot.requests() {
-		if rq.env.Contact == "Ustuck" {
+	for _, rq := range bot.Requests() {
+		if rq.Env.Contact == "Ustuck" {
 			stuck++
 		}
 	}
@@ -593,9 +600,6 @@ func TestTakeoverAfterShutdown(t *testing.T) {
 	if d := s.depth(t); d != 5 {
 		t.Fatalf("%d entries on the queue after a stopped, want Ustuck's 5", d)
 	}
-	for len(bot.got) > 0 {
-		<-bot.got
-	}
 
 	mu.Lock()
 	phaseA = false
@@ -603,14 +607,14 @@ func TestTakeoverAfterShutdown(t *testing.T) {
 	cfg := testConfig("b", channels)
 	cfg.LeaseTTL = 500 * time.Millisecond
 	b := start(t, cfg, s.store)
-	got := bot.waitDelivered(t, 5)
+	got := bot.WaitDelivered(t, 10+5)[10:] // after a's 10
 	b.stop(t)
 	for i, rq := range got {
-		if rq.env.Contact != "Ustuck" || rq.env.text() != strconv.Itoa(i) {
-			t.Errorf("b's delivery %d = %s %q, want Ustuck %d", i, rq.env.Contact, rq.env.text(), i)
+		if rq.Env.Contact != "Ustuck" || rq.Env.Text() != strconv.Itoa(i) {
+			t.Errorf("b's delivery %d = %s %q, want Ustuck %d", i, rq.Env.Contact, rq.Env.Text(), i)
 		}
 	}
-	if n := len(bot.requests()); n != 10+1+5 {
+	if n := len(bot.Requests()); n != 10+1+5 {
 		t.Errorf("target got %d requests in all, want 16: a's 10 and 1 failure, b's 5", n)
 	}
 	if d := s.depth(t); d != 0 {
@@ -623,8 +627,8 @@ func TestTakeoverAfterShutdown(t *testing.T) {
 // delivers the pending entries first, then the new ones, in order.
 func TestTakeoverAfterCrash(t *testing.T) {
 	s := newSetup(t)
-	bot := newTarget(t, nil)
-	channels := oneTarget(bot.url())
+	bot := testkit.NewTarget(t, "bot", "")
+	channels := oneTarget(bot.URL())
 	const contact = "Ucrash"
 	shard := blocklist.BucketOf(lineMain, contact)
 	for i := range 3 {
@@ -646,17 +650,17 @@ func TestTakeoverAfterCrash(t *testing.T) {
 	cfg.LeaseTTL = 500 * time.Millisecond
 	b := start(t, cfg, s.store)
 
-	got := bot.waitDelivered(t, 6)
+	got := bot.WaitDelivered(t, 6)
 	if ok, err := s.store.AcquireLease(ctx, shard, "a", time.Second); err != nil || ok {
 		t.Errorf("a could take the lease back while b runs: %v, %v", ok, err)
 	}
 	b.stop(t)
 	for i, rq := range got {
-		if rq.env.text() != strconv.Itoa(i) {
-			t.Errorf("delivery %d is message %q, want %d", i, rq.env.text(), i)
+		if rq.Env.Text() != strconv.Itoa(i) {
+			t.Errorf("delivery %d is message %q, want %d", i, rq.Env.Text(), i)
 		}
 	}
-	if n := len(bot.requests()); n != 6 {
+	if n := len(bot.Requests()); n != 6 {
 		t.Errorf("target got %d requests, want 6", n)
 	}
 	if d := s.depth(t); d != 0 {
@@ -673,8 +677,9 @@ func TestRunStopsPromptly(t *testing.T) {
 	// A hung attempt is abandoned after the timeout; the fake records it
 	// only when the test ends, so count arrivals here.
 	arrived := make(chan struct{}, 100)
-	bot := newTarget(t, func(r *request) int {
-		if r.env.Contact == "Uok" {
+	bot := testkit.NewTarget(t, "bot", "")
+	bot.SetAnswer(func(r testkit.Request) int {
+		if r.Env.Contact == "Uok" {
 			return http.StatusOK
 		}
 		arrived <- struct{}{}
@@ -682,7 +687,7 @@ func TestRunStopsPromptly(t *testing.T) {
 		return http.StatusOK
 	})
 	t.Cleanup(func() { close(hang) }) // before the target closes
-	channels := oneTarget(bot.url())
+	channels := oneTarget(bot.URL())
 	for i := range 3 {
 		s.ingest(t, msg{channel: lineMain, contact: "Uhang", text: strconv.Itoa(i)})
 	}
@@ -697,7 +702,7 @@ func TestRunStopsPromptly(t *testing.T) {
 	// Uok's delivery, on a second connection while the first hangs, leaves
 	// an idle keep-alive connection behind.
 	s.ingest(t, msg{channel: lineMain, contact: "Uok", text: "fine"})
-	bot.waitDelivered(t, 1)
+	bot.WaitDelivered(t, 1)
 	r.cancel()
 	// Bounded by the attempt timeout and the shard read's one-second block.
 	bound := cfg.Timeout + time.Second + 2*time.Second

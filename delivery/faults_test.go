@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/internal/testkit"
 )
 
 // errFlaky is a store failure injected by the tests below.
@@ -38,17 +39,17 @@ func (q *flakyAck) Ack(ctx context.Context, shard int, owner string, ids ...stri
 // nor delivered again.
 func TestAckRetried(t *testing.T) {
 	s := newSetup(t)
-	bot := newTarget(t, nil)
-	channels := oneTarget(bot.url())
+	bot := testkit.NewTarget(t, "bot", "")
+	channels := oneTarget(bot.URL())
 	s.ingest(t, msg{channel: lineMain, contact: "Uack", text: "0"})
 	r := start(t, testConfig("a", channels), &flakyAck{Store: s.store})
-	bot.waitDelivered(t, 1)
+	bot.WaitDelivered(t, 1)
 	s.ingest(t, msg{channel: lineMain, contact: "Uack", text: "1"})
-	bot.waitDelivered(t, 1)
+	bot.WaitDelivered(t, 2)
 	r.stop(t)
 	var texts []string
-	for _, rq := range bot.requests() {
-		texts = append(texts, rq.env.text())
+	for _, rq := range bot.Requests() {
+		texts = append(texts, rq.Env.Text())
 	}
 	if !slices.Equal(texts, []string{"0", "1"}) {
 		t.Errorf("target got %v, want [0 1]", texts)
@@ -81,13 +82,14 @@ func (q *flakyPark) Park(ctx context.Context, owner string, d blocklist.Delivery
 // for it.
 func TestParkRetried(t *testing.T) {
 	s := newSetup(t)
-	bot := newTarget(t, func(r *request) int {
-		if r.env.text() == "poison" {
+	bot := testkit.NewTarget(t, "bot", "")
+	bot.SetAnswer(func(r testkit.Request) int {
+		if r.Env.Text() == "poison" {
 			return http.StatusInternalServerError
 		}
 		return http.StatusOK
 	})
-	channels := oneTarget(bot.url())
+	channels := oneTarget(bot.URL())
 	s.ingest(t,
 		msg{channel: lineMain, contact: "Upark", text: "poison"},
 		msg{channel: lineMain, contact: "Upark", text: "next"},
@@ -95,11 +97,11 @@ func TestParkRetried(t *testing.T) {
 	cfg := testConfig("a", channels)
 	cfg.MaxAttempts = 2
 	r := start(t, cfg, &flakyPark{Store: s.store})
-	bot.waitDelivered(t, 1)
+	bot.WaitDelivered(t, 1)
 	r.stop(t)
 	var texts []string
-	for _, rq := range bot.requests() {
-		texts = append(texts, rq.env.text())
+	for _, rq := range bot.Requests() {
+		texts = append(texts, rq.Env.Text())
 	}
 	if want := []string{"poison", "poison", "next"}; !slices.Equal(texts, want) {
 		t.Errorf("target got %v, want %v", texts, want)
@@ -188,8 +190,8 @@ func (q *lateRenewal) ReleaseLease(ctx context.Context, shard int, owner string)
 // shard at once, not a lease period later.
 func TestLeaseFreeAfterRun(t *testing.T) {
 	s := newSetup(t)
-	bot := newTarget(t, nil)
-	channels := oneTarget(bot.url())
+	bot := testkit.NewTarget(t, "bot", "")
+	channels := oneTarget(bot.URL())
 	q := &lateRenewal{
 		Store: s.store, readDone: make(chan struct{}, 1),
 		renewing: make(chan struct{}), renewed: make(chan struct{}), released: make(chan struct{}),

@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,122 +120,6 @@ func (s *setup) deadLetters(t *testing.T) []blocklist.DeadLetter {
 		t.Fatalf("DeadLetters: %v", err)
 	}
 	return dls
-}
-
-// envelope is the delivery envelope as a target decodes it.
-type envelope struct {
-	ID           string          `json:"id"`
-	Type         string          `json:"type"`
-	Channel      string          `json:"channel"`
-	ChannelType  string          `json:"channel_type"`
-	Contact      string          `json:"contact"`
-	Conversation string          `json:"conversation"`
-	Route        string          `json:"route"`
-	Queue        string          `json:"queue"`
-	Automation   bool            `json:"automation"`
-	Blocked      bool            `json:"blocked"`
-	Message      json.RawMessage `json:"message"`
-	ReceivedAt   time.Time       `json:"received_at"`
-	Raw          json.RawMessage `json:"raw"`
-	Data         json.RawMessage `json:"data"`
-}
-
-// text is the message text of an envelope.
-func (e envelope) text() string {
-	var m struct {
-		Text string `json:"text"`
-	}
-	_ = json.Unmarshal(e.Message, &m)
-	return m.Text
-}
-
-// request is one request a fake target received.
-type request struct {
-	n      int // 0-based arrival number at the target
-	header http.Header
-	body   []byte
-	env    envelope
-	status int
-}
-
-// target is a fake bot or helpdesk. By default it answers 200; answer
-// decides otherwise, and may block. Every request is recorded and sent on
-// got once answered.
-type target struct {
-	srv    *httptest.Server
-	answer func(r *request) int
-	got    chan *request
-	count  atomic.Int64
-
-	mu   sync.Mutex
-	reqs []*request
-}
-
-func newTarget(t *testing.T, answer func(r *request) int) *target {
-	t.Helper()
-	ft := &target{answer: answer, got: make(chan *request, 10000)}
-	ft.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		rq := &request{n: int(ft.count.Add(1) - 1), header: r.Header.Clone(), body: body}
-		if err := json.Unmarshal(body, &rq.env); err != nil {
-			t.Errorf("target got a body that is not an envelope: %v: %s", err, body)
-		}
-		rq.status = http.StatusOK
-		if ft.answer != nil {
-			rq.status = ft.answer(rq)
-		}
-		ft.mu.Lock()
-		ft.reqs = append(ft.reqs, rq)
-		ft.mu.Unlock()
-		w.WriteHeader(rq.status)
-		ft.got <- rq
-	}))
-	t.Cleanup(ft.srv.Close)
-	return ft
-}
-
-func (ft *target) url() string { return ft.srv.URL + "/hook" }
-
-// requests returns what the target received so far.
-func (ft *target) requests() []*request {
-	ft.mu.Lock()
-	defer ft.mu.Unlock()
-	return append([]*request(nil), ft.reqs...)
-}
-
-// next waits for the target's next request.
-func (ft *target) next(t *testing.T) *request {
-	t.Helper()
-	select {
-	case r := <-ft.got:
-		return r
-	case <-time.After(deadline):
-		t.Fatalf("target %s: no request within %s", ft.srv.URL, deadline)
-		return nil
-	}
-}
-
-// waitDelivered waits until the target has answered n requests with a 2xx
-// and returns those, in arrival order.
-func (ft *target) waitDelivered(t *testing.T, n int) []*request {
-	t.Helper()
-	var out []*request
-	timeout := time.After(deadline)
-	for len(out) < n {
-		select {
-		case r := <-ft.got:
-			if r.status >= 200 && r.status <= 299 {
-				out = append(out, r)
-			}
-		case <-timeout:
-			t.Fatalf("target %s: %d of %d deliveries within %s", ft.srv.URL, len(out), n, deadline)
-		}
-	}
-	return out
 }
 
 // observer records the deliverer's reports.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/delivery"
+	"github.com/hookwall/hookwall/internal/testkit"
 )
 
 // lockedBuffer is a log sink the deliverer's goroutines and the test share.
@@ -38,8 +39,9 @@ func (b *lockedBuffer) String() string {
 // does the dead letter's reason.
 func TestBreakerLogRedacted(t *testing.T) {
 	s := newSetup(t)
-	bot := newTarget(t, func(*request) int { return http.StatusBadGateway })
-	url := strings.Replace(bot.srv.URL, "http://", "http://hookwall:pw-secret@", 1) + "/hook?key=tk-secret"
+	bot := testkit.NewTarget(t, "bot", "")
+	bot.SetAnswer(func(testkit.Request) int { return http.StatusBadGateway })
+	url := strings.Replace(bot.URL(), "http://", "http://hookwall:pw-secret@", 1) + "?key=tk-secret"
 	s.ingest(t, msg{channel: lineMain, contact: "Uredact", text: "hello"})
 
 	obs := newObserver()

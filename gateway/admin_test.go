@@ -57,7 +57,7 @@ func TestAdminAuth(t *testing.T) {
 				wantProblem(t, e.do(rt.method, rt.path, tok, rt.body), 403, "forbidden")
 			}
 			e.assertUnchanged(before)
-			if len(e.ch.sent) != 0 {
+			if len(e.ch.Sent()) != 0 {
 				t.Fatal("an unauthenticated reply was sent")
 			}
 		})
@@ -235,7 +235,7 @@ func TestStoreOutage(t *testing.T) {
 	if r := e.do("GET", "/healthz", "", ""); r.status != 200 {
 		t.Fatalf("healthz during outage = %d", r.status)
 	}
-	if len(e.ch.sent) != 0 {
+	if len(e.ch.Sent()) != 0 {
 		t.Fatal("a reply was sent without a blocklist check")
 	}
 }

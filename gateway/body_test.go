@@ -39,7 +39,7 @@ func TestAmbiguousJSON(t *testing.T) {
 			e.assertUnchanged(before)
 		})
 	}
-	if len(e.ch.sent) != 0 {
+	if len(e.ch.Sent()) != 0 {
 		t.Fatal("a reply with an ambiguous body left")
 	}
 	for _, tc := range []struct{ name, body string }{

@@ -16,6 +16,7 @@ import (
 	"github.com/hookwall/hookwall/channels"
 	"github.com/hookwall/hookwall/gateway"
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/hookwall/hookwall/internal/testkit"
 )
 
 // tick is a clock that moves one millisecond on every reading, so that each
@@ -50,8 +51,8 @@ func newConsoleEnv(t *testing.T) *env {
 	if err := store.InitSettings(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ch := &fakeChannel{id: "line-main", maxBody: 64 << 10, sent: make(chan [2]string, 10)}
-	wa := &fakeChannel{id: "wa-main", maxBody: 64 << 10, sent: make(chan [2]string, 10)}
+	ch := testkit.NewChannel("line-main", 64<<10)
+	wa := testkit.NewChannel("wa-main", 64<<10)
 	g, err := gateway.New(gateway.Config{
 		Tokens: []gateway.Token{
 			{Name: "alice", Role: gateway.RoleAgent, Secret: agentToken},

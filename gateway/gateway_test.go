@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
-	"github.com/hookwall/hookwall/channels"
 	"github.com/hookwall/hookwall/gateway"
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/hookwall/hookwall/internal/testkit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -24,46 +24,13 @@ const (
 	adminToken      = "admin-token-0123456789"
 )
 
-// fakeChannel is a stand-in platform: its "signature" is a header equal to
-// the secret, and its body is a JSON list of events.
-type fakeChannel struct {
-	id      string
-	maxBody int
-	sent    chan [2]string
-	sendErr error
-}
-
-func (f *fakeChannel) ID() string        { return f.id }
-func (f *fakeChannel) Type() string      { return "fake" }
-func (f *fakeChannel) MaxBodyBytes() int { return f.maxBody }
-func (f *fakeChannel) Receive(h channels.Header, body []byte) ([]channels.Event, error) {
-	if h.Get("X-Fake-Signature") != "good" {
-		return nil, channels.ErrBadSignature
-	}
-	var evs []channels.Event
-	if err := json.Unmarshal(body, &evs); err != nil {
-		return nil, channels.ErrMalformed
-	}
-	for i := range evs {
-		evs[i].Channel = f.id
-	}
-	return evs, nil
-}
-func (f *fakeChannel) Send(_ context.Context, contact, text string) (string, error) {
-	if f.sendErr != nil {
-		return "", f.sendErr
-	}
-	f.sent <- [2]string{contact, text}
-	return "msg-1", nil
-}
-
 type env struct {
 	t     testing.TB
 	base  string
 	rdb   redis.UniversalClient
 	redis *redistest.Server
 	store *blocklist.Store
-	ch    *fakeChannel
+	ch    *testkit.Channel
 	g     *gateway.Gateway
 }
 
@@ -86,7 +53,7 @@ func newEnvWith(t testing.TB, edit func(*gateway.Config)) *env {
 	if err := store.InitSettings(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ch := &fakeChannel{id: "line-main", maxBody: 1024, sent: make(chan [2]string, 10)}
+	ch := testkit.NewChannel("line-main", 1024)
 	cfg := gateway.Config{
 		Tokens: []gateway.Token{
 			{Name: "alice", Role: gateway.RoleAgent, Secret: agentToken},

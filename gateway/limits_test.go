@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/gateway"
+	"github.com/hookwall/hookwall/internal/testkit"
 )
 
 // TestRouteBodyLimits: each route bounds its body before reading it, and
@@ -20,7 +21,7 @@ import (
 // refused from its declared length alone, a chunked one once it passes it.
 func TestRouteBodyLimits(t *testing.T) {
 	e := newEnvWith(t, func(c *gateway.Config) {
-		c.Channels[0].Adapter.(*fakeChannel).maxBody = 1 << 20
+		c.Channels[0].Adapter.(*testkit.Channel).MaxBody = 1 << 20
 	})
 	const over = gateway.DefaultAdminBodyBytes + 1
 	for _, path := range []string{"/healthz", "/metrics", "/admin/v1/settings", "/no/such/route", "/webhooks/nope"} {
@@ -70,7 +71,7 @@ func TestRouteBodyLimits(t *testing.T) {
 func TestBodyBudget(t *testing.T) {
 	const mib = 1 << 20
 	e := newEnvWith(t, func(c *gateway.Config) {
-		c.Channels[0].Adapter.(*fakeChannel).maxBody = mib
+		c.Channels[0].Adapter.(*testkit.Channel).MaxBody = mib
 		c.Limits = gateway.Limits{BodyBytesInFlight: mib}
 	})
 	addr := strings.TrimPrefix(e.base, "http://")

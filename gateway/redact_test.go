@@ -20,6 +20,7 @@ import (
 	"github.com/hookwall/hookwall/gateway"
 	"github.com/hookwall/hookwall/internal/redact"
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/hookwall/hookwall/internal/testkit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -54,7 +55,7 @@ func loggedEnv(t *testing.T, rdb redis.UniversalClient) (*env, *logBuffer) {
 	}
 	t.Cleanup(store.Close)
 	logs := &logBuffer{}
-	ch := &fakeChannel{id: "line-main", maxBody: 1024, sent: make(chan [2]string, 10)}
+	ch := testkit.NewChannel("line-main", 1024)
 	g, err := gateway.New(gateway.Config{
 		Tokens:         []gateway.Token{{Name: "alice", Role: gateway.RoleAgent, Secret: agentToken}},
 		Channels:       []gateway.ChannelConfig{{Adapter: ch, BlockedAction: blocklist.ActionQueue}},
@@ -132,7 +133,7 @@ func TestChannelErrorDetail(t *testing.T) {
 			fmt.Errorf("whatsapp: send: graph api status 200 without a message id: %w", channels.ErrPlatform)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e.ch.sendErr = tc.err
+			e.ch.FailSend(tc.err)
 			before := len(logs.String())
 			r := e.do("POST", "/v1/channels/line-main/contacts/U1/messages", agentToken, `{"text":"hi"}`)
 			wantProblem(t, r, http.StatusBadGateway, "channel_error")

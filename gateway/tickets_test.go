@@ -18,6 +18,7 @@ import (
 	"github.com/hookwall/hookwall/channels"
 	"github.com/hookwall/hookwall/gateway"
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/hookwall/hookwall/internal/testkit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -39,8 +40,8 @@ func newTicketEnv(t *testing.T, max int) *env {
 	if err := store.InitSettings(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ch := &fakeChannel{id: "line-main", maxBody: 1 << 20, sent: make(chan [2]string, 10)}
-	wa := &fakeChannel{id: "wa-main", maxBody: 1 << 20, sent: make(chan [2]string, 10)}
+	ch := testkit.NewChannel("line-main", 1<<20)
+	wa := testkit.NewChannel("wa-main", 1<<20)
 	g, err := gateway.New(gateway.Config{
 		Tokens: []gateway.Token{
 			{Name: "alice", Role: gateway.RoleAgent, Secret: agentToken},

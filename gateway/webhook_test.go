@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hookwall/hookwall/channels"
+	"github.com/hookwall/hookwall/internal/testkit"
 )
 
 func TestWebhookErrors(t *testing.T) {
@@ -53,21 +55,21 @@ func TestReplies(t *testing.T) {
 	if r.status != http.StatusAccepted || r.body["id"] != "msg-1" {
 		t.Fatalf("reply = %d %s", r.status, r.raw)
 	}
-	if got := <-e.ch.sent; got != [2]string{"U1", "hello"} {
-		t.Fatalf("sent %v", got)
+	if got, want := e.ch.Sent(), []testkit.Sent{{Contact: "U1", Text: "hello"}}; !slices.Equal(got, want) {
+		t.Fatalf("sent %v, want %v", got, want)
 	}
 	if r := e.do("POST", blockPath, agentToken, ""); r.status != 200 {
 		t.Fatal(r.raw)
 	}
 	wantProblem(t, e.do("POST", path, agentToken, `{"text":"hello again"}`), 403, "contact_blocked")
-	if len(e.ch.sent) != 0 {
+	if len(e.ch.Sent()) != 1 {
 		t.Fatal("a reply to a blocked contact left")
 	}
 	for _, body := range []string{`{}`, `{"text":""}`, `{"text":1}`, `{"text":"` + strings.Repeat("x", 5001) + `"}`} {
 		wantProblem(t, e.do("POST", "/v1/channels/line-main/contacts/U2/messages", agentToken, body), 400, "invalid_request")
 	}
 	wantProblem(t, e.do("POST", "/v1/channels/nope/contacts/U2/messages", agentToken, `{"text":"x"}`), 404, "unknown_channel")
-	e.ch.sendErr = fmt.Errorf("line push: %w: invalid to: %w", &channels.StatusError{Code: 400}, channels.ErrPlatform)
+	e.ch.FailSend(fmt.Errorf("line push: %w: invalid to: %w", &channels.StatusError{Code: 400}, channels.ErrPlatform))
 	r = e.do("POST", "/v1/channels/line-main/contacts/U2/messages", agentToken, `{"text":"x"}`)
 	wantProblem(t, r, 502, "channel_error")
 	if want := "channel line-main (fake): the platform answered 4xx"; r.body["detail"] != want {

@@ -3,7 +3,6 @@ package telemetry_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -17,10 +16,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/hookwall/hookwall/blocklist"
-	"github.com/hookwall/hookwall/channels"
 	"github.com/hookwall/hookwall/delivery"
 	"github.com/hookwall/hookwall/gateway"
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/hookwall/hookwall/internal/testkit"
 	"github.com/hookwall/hookwall/telemetry"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -48,30 +47,6 @@ const (
 	// that a test fills one.
 	ticketBound = 2
 )
-
-// fakeChannel is a stand-in platform: its "signature" is a header equal to
-// "good", and its body is a JSON list of events.
-type fakeChannel struct{ id string }
-
-func (f *fakeChannel) ID() string        { return f.id }
-func (f *fakeChannel) Type() string      { return "fake" }
-func (f *fakeChannel) MaxBodyBytes() int { return 4096 }
-func (f *fakeChannel) Receive(h channels.Header, body []byte) ([]channels.Event, error) {
-	if h.Get("X-Fake-Signature") != "good" {
-		return nil, channels.ErrBadSignature
-	}
-	var evs []channels.Event
-	if err := json.Unmarshal(body, &evs); err != nil {
-		return nil, channels.ErrMalformed
-	}
-	for i := range evs {
-		evs[i].Channel = f.id
-	}
-	return evs, nil
-}
-func (f *fakeChannel) Send(context.Context, string, string) (string, error) { return "msg-1", nil }
-
-var _ gateway.Channel = (*fakeChannel)(nil)
 
 // message is a webhook body with one text message of contact, carrying
 // secretText.
@@ -162,7 +137,7 @@ func newHarness(t *testing.T, tracing bool) *harness {
 
 	g, err := gateway.New(gateway.Config{
 		Tokens:            []gateway.Token{{Name: "root", Role: gateway.RoleAdmin, Secret: adminToken}},
-		Channels:          []gateway.ChannelConfig{{Adapter: &fakeChannel{id: channelID}, BlockedAction: blocklist.ActionQueue}},
+		Channels:          []gateway.ChannelConfig{{Adapter: testkit.NewChannel(channelID, 4096), BlockedAction: blocklist.ActionQueue}},
 		RequestTimeout:    3 * time.Second,
 		WebhookMiddleware: []fiber.Handler{inst.Webhooks()},
 		Metrics:           tel.MetricsHandler(),
@@ -239,21 +214,12 @@ func (h *harness) block(contact string) {
 	}
 }
 
-// target is a fake helpdesk that records the headers of what it receives.
-type target struct {
-	srv *httptest.Server
-	got chan http.Header
-}
-
-func newTarget(t *testing.T) *target {
+// newTarget is the helpdesk the tests deliver to: unsigned, at the path
+// withCredentials gives a URL, answering 204.
+func newTarget(t *testing.T) *testkit.Target {
 	t.Helper()
-	tg := &target{got: make(chan http.Header, 16)}
-	tg.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		tg.got <- r.Header.Clone()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(tg.srv.Close)
+	tg := testkit.NewTarget(t, "hook", "")
+	tg.SetAnswer(func(testkit.Request) int { return http.StatusNoContent })
 	return tg
 }
 
@@ -274,9 +240,9 @@ func (h *harness) deliverer(url string) *delivery.Deliverer {
 	return dl
 }
 
-// deliver runs dl until tg received n deliveries, stops it, and returns the
-// headers of what tg received. Every attempt has ended when it returns.
-func (h *harness) deliver(dl *delivery.Deliverer, tg *target, n int) []http.Header {
+// deliver runs dl until tg received n deliveries, stops it, and returns
+// what tg received. Every attempt has ended when it returns.
+func (h *harness) deliver(dl *delivery.Deliverer, tg *testkit.Target, n int) []testkit.Request {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(h.t.Context())
 	defer cancel()
@@ -285,15 +251,7 @@ func (h *harness) deliver(dl *delivery.Deliverer, tg *target, n int) []http.Head
 		defer close(done)
 		_ = dl.Run(ctx)
 	}()
-	var got []http.Header
-	for len(got) < n {
-		select {
-		case hdr := <-tg.got:
-			got = append(got, hdr)
-		case <-time.After(deadline):
-			h.t.Fatalf("target received %d deliveries, want %d", len(got), n)
-		}
-	}
+	got := tg.WaitDelivered(h.t, n)
 	cancel()
 	select {
 	case <-done:

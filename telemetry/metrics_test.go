@@ -64,7 +64,7 @@ func noSecretLabels(t *testing.T, mfs map[string]*dto.MetricFamily, secrets ...s
 func TestMetrics(t *testing.T) {
 	h := newHarness(t, false)
 	tg := newTarget(t)
-	targetURL := withCredentials(t, tg.srv.URL)
+	targetURL := withCredentials(t, tg.URL())
 	dl := h.deliverer(targetURL)
 	if err := h.inst.Gauges(h.store, dl.BreakerStates); err != nil {
 		t.Fatalf("Gauges: %v", err)
@@ -132,7 +132,7 @@ func TestMetrics(t *testing.T) {
 	}
 
 	h.deliver(dl, tg, 2)
-	redacted := strings.Replace(tg.srv.URL, "http://", "http://REDACTED:REDACTED@", 1) + "/hook?token=REDACTED"
+	redacted := strings.Replace(tg.URL(), "http://", "http://REDACTED:REDACTED@", 1) + "?token=REDACTED"
 	mfs = scrape(t, h.tel.MetricsHandler())
 	checkSamples(t, mfs, []wantSample{
 		{"hookwall_deliveries_total", map[string]string{"channel": channelID, "target": "helpdesk", "outcome": "delivered"}, 2},

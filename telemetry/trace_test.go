@@ -92,7 +92,7 @@ func TestSpans(t *testing.T) {
 	}
 
 	tg := newTarget(t)
-	got := h.deliver(h.deliverer(withCredentials(t, tg.srv.URL)), tg, 1)
+	got := h.deliver(h.deliverer(withCredentials(t, tg.URL())), tg, 1)
 	attempt := findSpan(t, h.spans.GetSpans(), "hookwall.delivery.attempt")
 	t.Run("attempt span", func(t *testing.T) {
 		if attempt.SpanKind != trace.SpanKindClient {
@@ -102,14 +102,14 @@ func TestSpans(t *testing.T) {
 			attempt.Status.Code == codes.Error {
 			t.Errorf("attempt span attributes %v, status %v", attempt.Attributes, attempt.Status)
 		}
-		wantURL := strings.Replace(tg.srv.URL, "http://", "http://REDACTED:REDACTED@", 1) + "/hook?token=REDACTED"
+		wantURL := strings.Replace(tg.URL(), "http://", "http://REDACTED:REDACTED@", 1) + "?token=REDACTED"
 		if !hasAttr(attempt.Attributes, "url.full", wantURL) {
 			t.Errorf("attempt span url.full is not %s: %v", wantURL, attempt.Attributes)
 		}
 	})
 	t.Run("target receives the attempt's context", func(t *testing.T) {
 		want := "00-" + attempt.SpanContext.TraceID().String() + "-" + attempt.SpanContext.SpanID().String() + "-01"
-		if tp := got[0].Get("traceparent"); tp != want {
+		if tp := got[0].TraceParent(); tp != want {
 			t.Errorf("target received traceparent %q, want the attempt span's %q", tp, want)
 		}
 	})
@@ -167,8 +167,8 @@ func TestTraceContextWithTracingOff(t *testing.T) {
 	h := newHarness(t, false)
 	h.webhook(message("ev-1", "U1"), http.StatusOK, "", "traceparent", traceparent)
 	tg := newTarget(t)
-	got := h.deliver(h.deliverer(tg.srv.URL), tg, 1)
-	if tp := got[0].Get("traceparent"); tp != traceparent {
+	got := h.deliver(h.deliverer(tg.URL()), tg, 1)
+	if tp := got[0].TraceParent(); tp != traceparent {
 		t.Fatalf("target received traceparent %q, want the platform's %q", tp, traceparent)
 	}
 }

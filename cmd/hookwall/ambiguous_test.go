@@ -32,8 +32,8 @@ func TestE2EAmbiguousLINE(t *testing.T) {
 	if c := h.line(t, "Uambig-allowed", "after"); c.Forwarded != 1 {
 		t.Fatalf("counts %+v", c)
 	}
-	h.bot.waitText(t, "Uambig-allowed", "after")
-	if got := texts(h.bot.envs("Uambig-allowed")); len(got) != 1 {
+	h.bot.WaitText(t, "Uambig-allowed", "after")
+	if got := texts(h.bot.Envs("Uambig-allowed")); len(got) != 1 {
 		t.Fatalf("bot got %q from the allowed user; want only \"after\"", got)
 	}
 	var st struct {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp/kb"
+	"github.com/hookwall/hookwall/internal/testkit"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
@@ -173,7 +174,7 @@ func TestBrowserBlockFlow(t *testing.T) {
 	const contact = "Ubrowser-flow-0001"
 	const note = "asks for refunds every hour"
 	h.line(t, contact, "hello before the block")
-	h.bot.waitText(t, contact, "hello before the block")
+	h.bot.WaitText(t, contact, "hello before the block")
 
 	agent := signedIn(t, h, "agent", agentToken)
 	agent.waitHeading("Recent contacts")
@@ -225,8 +226,8 @@ func TestBrowserBlockFlow(t *testing.T) {
 	sup.waitText("No open blocked tickets.")
 
 	want := []string{"hello before the block", "first while blocked", "second while blocked"}
-	h.bot.waitUntil(t, waitLimit, "the released messages", func() bool { return len(texts(h.bot.of(contact))) >= len(want) })
-	if got := texts(h.bot.envs(contact)); !slices.Equal(got, want) {
+	h.bot.WaitUntil(t, waitLimit, "the released messages", func() bool { return len(texts(h.bot.Envs(contact))) >= len(want) })
+	if got := texts(h.bot.Envs(contact)); !slices.Equal(got, want) {
 		t.Errorf("the bot got %q; want %q", got, want)
 	}
 	if st := h.contact(t, "line-main", contact); !st.Blocked {
@@ -315,7 +316,7 @@ func TestBrowserUnblock(t *testing.T) {
 	sup.click("Unblock All")
 	sup.waitText("Success")
 	sup.waitText("Not blocked")
-	h.bot.waitText(t, release, "held for "+release)
+	h.bot.WaitText(t, release, "held for "+release)
 	if st := h.contact(t, "line-main", release); st.Blocked {
 		t.Errorf("after Unblock All %s is still blocked", release)
 	}
@@ -336,8 +337,8 @@ func TestBrowserUnblock(t *testing.T) {
 	// Barrier: a message after the unblock reaches the bot after anything
 	// queued before it; the deleted one never comes.
 	h.line(t, drop, "after the unblock")
-	h.bot.waitText(t, drop, "after the unblock")
-	if got := texts(h.bot.envs(drop)); !slices.Equal(got, []string{"after the unblock"}) {
+	h.bot.WaitText(t, drop, "after the unblock")
+	if got := texts(h.bot.Envs(drop)); !slices.Equal(got, []string{"after the unblock"}) {
 		t.Errorf("the bot got %q of %s; want only the message after the unblock", got, drop)
 	}
 }
@@ -434,7 +435,7 @@ func TestBrowserAgentUnblock(t *testing.T) {
 		if _, ok := h.ticketOf(t, "line-main", late); !ok {
 			t.Errorf("after the refusal %s has no ticket", late)
 		}
-		if got := texts(h.bot.envs(late)); len(got) != 0 {
+		if got := texts(h.bot.Envs(late)); len(got) != 0 {
 			t.Errorf("the bot got %q of %s; want nothing", got, late)
 		}
 	})
@@ -514,8 +515,8 @@ func TestBrowserTicketPaging(t *testing.T) {
 	for i := 11; i <= 70; i++ {
 		want = append(want, fmt.Sprintf("flood %03d", i))
 	}
-	h.bot.waitUntil(t, waitLimit, "the released messages", func() bool { return len(texts(h.bot.of(contact))) >= len(want) })
-	if got := texts(h.bot.envs(contact)); !slices.Equal(got, want) {
+	h.bot.WaitUntil(t, waitLimit, "the released messages", func() bool { return len(texts(h.bot.Envs(contact))) >= len(want) })
+	if got := texts(h.bot.Envs(contact)); !slices.Equal(got, want) {
 		t.Errorf("the bot got %q; want the 60 kept, in order", got)
 	}
 }
@@ -576,15 +577,15 @@ func TestBrowserDeadLetters(t *testing.T) {
 	const contact = "Ubrowser-dead-letter"
 	var failing atomic.Bool
 	failing.Store(true)
-	h.bot.setAnswer(func(r received) int {
-		if failing.Load() && r.Env.text() == "parked" {
+	h.bot.SetAnswer(func(r testkit.Request) int {
+		if failing.Load() && r.Env.Text() == "parked" {
 			return 500
 		}
 		return 200
 	})
 	h.line(t, contact, "parked")
 	h.line(t, contact, "after the parked one")
-	h.bot.waitText(t, contact, "after the parked one") // barrier: "parked" is parked
+	h.bot.WaitText(t, contact, "after the parked one") // barrier: "parked" is parked
 	failing.Store(false)
 
 	admin := signedIn(t, h, "admin", adminToken)
@@ -594,7 +595,7 @@ func TestBrowserDeadLetters(t *testing.T) {
 	admin.screenshot("dead-letters")
 	admin.clickIn(contact, "Retry")
 	admin.waitText("Success")
-	h.bot.waitText(t, contact, "parked")
+	h.bot.WaitText(t, contact, "parked")
 	if dls := h.deadLetters(t); len(dls) != 0 {
 		t.Errorf("after Retry the dead letters are %+v; want none", dls)
 	}
@@ -661,7 +662,7 @@ func TestBrowserReply(t *testing.T) {
 	h := startHookwall(t, hwOptions{WebOutbound: out.srv.URL + "/outbound"})
 	const visitor = "visitor-browser-reply"
 	h.web(t, visitor, "is anyone there?")
-	h.helpdesk.waitText(t, visitor, "is anyone there?")
+	h.helpdesk.WaitText(t, visitor, "is anyone there?")
 
 	agent := signedIn(t, h, "agent", agentToken)
 	agent.click(visitor)
@@ -840,14 +841,14 @@ func TestBrowserBlockRecord(t *testing.T) {
 	if c := h.line(t, contact, "written while recorded"); c != (counts{Recorded: 1}) {
 		t.Fatalf("a message of the recorded contact: %+v; want recorded 1", c)
 	}
-	h.helpdesk.waitText(t, contact, "written while recorded")
+	h.helpdesk.WaitText(t, contact, "written while recorded")
 	agent.click("Recent contacts")
 	agent.waitHeading("Recent contacts")
 	agent.click(contact)
 	agent.waitHeading("Contact")
 	agent.waitRow("written while recorded", "automation off")
 	agent.screenshot("contact-recorded")
-	if got := texts(h.bot.envs(contact)); !slices.Equal(got, []string{"before the block"}) {
+	if got := texts(h.bot.Envs(contact)); !slices.Equal(got, []string{"before the block"}) {
 		t.Errorf("the bot got %q; want only the message before the block", got)
 	}
 }

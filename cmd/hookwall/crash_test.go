@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/hookwall/hookwall/internal/testkit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -211,8 +212,8 @@ func tail(b []byte, n int) []byte {
 func TestCrashRecovery(t *testing.T) {
 	bin := hookwallBinary(t)
 	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
-	bot := newFakeTarget(t, "bot", botKey)
-	helpdesk := newFakeTarget(t, "helpdesk", helpdeskKey)
+	bot := testkit.NewTarget(t, "bot", botKey)
+	helpdesk := testkit.NewTarget(t, "helpdesk", helpdeskKey)
 	dir := t.TempDir()
 	d := configData{
 		RedisURL: srv.URL(), BotURL: bot.URL(), HelpdeskURL: helpdesk.URL(),
@@ -291,9 +292,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal("no load before the crash")
 	}
 	p1.kill(t)
-	bot.mu.Lock()
-	atCrash := len(bot.ok)
-	bot.mu.Unlock()
+	atCrash := len(bot.Delivered())
 	crashed := time.Now()
 	p2 := startProcess(t, bin, dir, "second", d)
 	base.Store(&p2.base)
@@ -305,9 +304,9 @@ func TestCrashRecovery(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	bot.waitUntil(t, 60*time.Second, "every event that got a 200", func() bool {
+	bot.WaitUntil(t, 60*time.Second, "every event that got a 200", func() bool {
 		for c := range contacts {
-			if len(firstOrder(texts(bot.of(contactOf(c))))) < len(ok[c]) {
+			if len(firstOrder(texts(bot.Envs(contactOf(c))))) < len(ok[c]) {
 				return false
 			}
 		}
@@ -315,7 +314,7 @@ func TestCrashRecovery(t *testing.T) {
 	})
 	dups := 0
 	for c := range contacts {
-		envs := bot.envs(contactOf(c))
+		envs := bot.Envs(contactOf(c))
 		got := firstOrder(texts(envs))
 		dups += len(envs) - len(got)
 		if !slices.Equal(got, ok[c]) {
@@ -324,9 +323,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	t.Logf("%d events; %d delivered before the crash at %s; %d requests sent again; %d duplicate deliveries; all delivered %s after the crash",
 		contacts*per, atCrash, crashed.Sub(start).Round(time.Millisecond), retried.Load(), dups, time.Since(crashed).Round(time.Millisecond))
-	helpdesk.mu.Lock()
-	if n := len(helpdesk.all); n != 0 {
+	if n := len(helpdesk.Requests()); n != 0 {
 		t.Errorf("helpdesk got %d requests; want none", n)
 	}
-	helpdesk.mu.Unlock()
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/hookwall/hookwall/internal/testkit"
 )
 
 // TestSIGTERMDrain sends SIGTERM to a hookwall process while deliveries to
@@ -31,11 +32,11 @@ func TestSIGTERMDrain(t *testing.T) {
 	)
 	bin := hookwallBinary(t)
 	tp := redistest.StartTopology(t)
-	bot := newFakeTarget(t, "bot", botKey)
-	helpdesk := newFakeTarget(t, "helpdesk", helpdeskKey)
+	bot := testkit.NewTarget(t, "bot", botKey)
+	helpdesk := testkit.NewTarget(t, "helpdesk", helpdeskKey)
 	inFlight := make(chan struct{})
 	var first sync.Once
-	bot.setAnswer(func(received) int {
+	bot.SetAnswer(func(testkit.Request) int {
 		first.Do(func() { close(inFlight) })
 		time.Sleep(hold) // the slow bot under test, not a wait for a condition
 		return http.StatusOK
@@ -130,16 +131,14 @@ func TestSIGTERMDrain(t *testing.T) {
 		t.Errorf("the delivery workers outlived the grace: %s", log)
 	}
 	exited := time.Since(termAt)
-	bot.mu.Lock()
-	atExit := len(bot.ok)
-	bot.mu.Unlock()
+	atExit := len(bot.Delivered())
 
 	// (d) nothing acknowledged is lost: the next process delivers what the
 	// first left queued, each contact's messages in order.
 	startProcess(t, bin, dir, "after", d)
-	bot.waitUntil(t, 3*waitLimit, "every acknowledged message", func() bool {
+	bot.WaitUntil(t, 3*waitLimit, "every acknowledged message", func() bool {
 		for contact, w := range want {
-			if len(firstOrder(texts(bot.of(contact)))) < len(w) {
+			if len(firstOrder(texts(bot.Envs(contact)))) < len(w) {
 				return false
 			}
 		}
@@ -147,7 +146,7 @@ func TestSIGTERMDrain(t *testing.T) {
 	})
 	dups := 0
 	for contact, w := range want {
-		envs := bot.envs(contact)
+		envs := bot.Envs(contact)
 		got := firstOrder(texts(envs))
 		dups += len(envs) - len(got)
 		if !slices.Equal(got, w) {

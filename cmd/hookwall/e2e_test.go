@@ -18,6 +18,7 @@ import (
 
 	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/hookwall/hookwall/internal/testkit"
 )
 
 // The end-to-end tests drive hookwall through HTTP only: signed platform
@@ -48,16 +49,16 @@ func TestE2E(t *testing.T) {
 		if c := h.postLine(t, body, "").counts(t); c != (counts{Forwarded: 1}) {
 			t.Fatalf("answer = %+v; want forwarded 1", c)
 		}
-		h.bot.waitText(t, contact, "hello bot")
-		r := h.bot.records(contact)[0]
+		h.bot.WaitText(t, contact, "hello bot")
+		r := h.bot.Records(contact)[0]
 		e := r.Env
-		checkEnvelope(t, e, envelope{
+		checkEnvelope(t, e, testkit.Envelope{
 			Type: "message", Channel: "line-main", ChannelType: "line", Contact: contact,
 			Route: "bot", Queue: "bot", Automation: true, Blocked: false,
-			Message: &envMessage{ID: "m-" + id, Type: "text", Text: "hello bot"},
+			Message: &testkit.Message{ID: "m-" + id, Type: "text", Text: "hello bot"},
 		})
-		if r.WebhookID != e.ID || !strings.HasPrefix(e.ID, "evt_") {
-			t.Errorf("webhook-id %q, envelope id %q; want the same evt_ id", r.WebhookID, e.ID)
+		if r.WebhookID() != e.ID || !strings.HasPrefix(e.ID, "evt_") {
+			t.Errorf("webhook-id %q, envelope id %q; want the same evt_ id", r.WebhookID(), e.ID)
 		}
 		if !strings.HasPrefix(e.Conversation, "conv_") {
 			t.Errorf("conversation = %q; want a conv_ id", e.Conversation)
@@ -77,15 +78,15 @@ func TestE2E(t *testing.T) {
 
 		// A second message stays on the open conversation.
 		h.line(t, contact, "again")
-		if e2 := h.bot.waitText(t, contact, "again"); e2.Conversation != e.Conversation || e2.ID == e.ID {
+		if e2 := h.bot.WaitText(t, contact, "again"); e2.Conversation != e.Conversation || e2.ID == e.ID {
 			t.Errorf("second message: conversation %s id %s; want conversation %s and a new id", e2.Conversation, e2.ID, e.Conversation)
 		}
 		// Barrier: the block's notices reach the helpdesk after everything
 		// queued before them, so the helpdesk has all it will get of the
 		// two messages: nothing.
 		h.block(t, "line-main", contact, nil)
-		h.helpdesk.waitType(t, contact, "contact.blocked")
-		for _, e := range h.helpdesk.envs(contact) {
+		h.helpdesk.WaitType(t, contact, "contact.blocked")
+		for _, e := range h.helpdesk.Envs(contact) {
 			if e.Type == "message" {
 				t.Errorf("helpdesk got a message of an unblocked contact of a channel with a bot: %+v", e)
 			}
@@ -110,17 +111,17 @@ func TestE2E(t *testing.T) {
 			t.Fatalf("answer = %+v; want forwarded 3", c)
 		}
 		for _, typ := range []string{"join", "futureEvent"} {
-			e := h.helpdesk.waitEnv(t, "", typ+" "+marker, func(e envelope) bool {
+			e := h.helpdesk.WaitEnv(t, "", typ+" "+marker, func(e testkit.Envelope) bool {
 				return e.Type == typ && bytes.Contains(e.Raw, []byte(marker+"-"))
 			})
-			checkEnvelope(t, e, envelope{Type: typ, Channel: "line-main", ChannelType: "line",
+			checkEnvelope(t, e, testkit.Envelope{Type: typ, Channel: "line-main", ChannelType: "line",
 				Route: "helpdesk", Queue: "unassigned", Automation: true, Blocked: false})
 			if e.Contact != "" || e.Conversation != "" || e.Message != nil {
 				t.Errorf("%s: contact %q conversation %q message %+v; want none", typ, e.Contact, e.Conversation, e.Message)
 			}
 		}
 		// The message without an id is the contact's, decided as usual.
-		h.bot.waitText(t, contact, "no event id")
+		h.bot.WaitText(t, contact, "no event id")
 		// LINE's redelivery of the same events: all duplicates.
 		if c := h.postLine(t, events(true), "").counts(t); c != (counts{Duplicates: 3}) {
 			t.Fatalf("redelivery answer = %+v; want duplicates 3", c)
@@ -150,8 +151,8 @@ func TestE2E(t *testing.T) {
 		if c := a.counts(t); c.Forwarded != 1 {
 			t.Fatalf("answer = %+v", c)
 		}
-		h.bot.waitText(t, contact, "traced")
-		if got := h.bot.records(contact)[0].TraceParent; got != traceParent {
+		h.bot.WaitText(t, contact, "traced")
+		if got := h.bot.Records(contact)[0].TraceParent(); got != traceParent {
 			t.Errorf("bot got traceparent %q; want %q", got, traceParent)
 		}
 	})
@@ -162,15 +163,15 @@ func TestE2E(t *testing.T) {
 		if c := h.web(t, contact, "hello helpdesk"); c != (counts{Forwarded: 1}) {
 			t.Fatalf("answer = %+v; want forwarded 1", c)
 		}
-		h.helpdesk.waitText(t, contact, "hello helpdesk")
-		r := h.helpdesk.records(contact)[0]
-		checkEnvelope(t, r.Env, envelope{
+		h.helpdesk.WaitText(t, contact, "hello helpdesk")
+		r := h.helpdesk.Records(contact)[0]
+		checkEnvelope(t, r.Env, testkit.Envelope{
 			Type: "message", Channel: "web", ChannelType: "webchat", Contact: contact,
 			Route: "helpdesk", Queue: "unassigned", Automation: true, Blocked: false,
-			Message: &envMessage{Type: "text", Text: "hello helpdesk"},
+			Message: &testkit.Message{Type: "text", Text: "hello helpdesk"},
 		})
-		if r.WebhookID != r.Env.ID {
-			t.Errorf("webhook-id %q != envelope id %q", r.WebhookID, r.Env.ID)
+		if r.WebhookID() != r.Env.ID {
+			t.Errorf("webhook-id %q != envelope id %q", r.WebhookID(), r.Env.ID)
 		}
 		if conv := h.conversation(t, "web", contact); conv.ID != r.Env.Conversation || conv.Status != "open" {
 			t.Errorf("conversation = %+v; want %s open", conv, r.Env.Conversation)
@@ -181,13 +182,13 @@ func TestE2E(t *testing.T) {
 		t.Parallel()
 		const contact = "Ue2e-ends"
 		h.line(t, contact, "before the block")
-		conv := h.bot.waitText(t, contact, "before the block").Conversation
+		conv := h.bot.WaitText(t, contact, "before the block").Conversation
 		e := h.block(t, "line-main", contact, map[string]string{"note": "spam"})
 		if e.Action != "queue" || e.BlockedBy != "e2e-agent" || e.Note != "spam" || e.Contact != contact {
 			t.Errorf("block entry = %+v; want action queue (the channel's default) by e2e-agent", e)
 		}
-		blocked := h.helpdesk.waitType(t, contact, "contact.blocked")
-		notices := h.helpdesk.envs(contact)
+		blocked := h.helpdesk.WaitType(t, contact, "contact.blocked")
+		notices := h.helpdesk.Envs(contact)
 		if got := types(notices); !slices.Equal(got, []string{"conversation.ended", "contact.blocked"}) {
 			t.Fatalf("helpdesk notices = %v; want conversation.ended then contact.blocked", got)
 		}
@@ -208,22 +209,22 @@ func TestE2E(t *testing.T) {
 			name, channel, contact string
 			block                  any
 			post                   func(t *testing.T, contact, text string) counts
-			before                 *fakeTarget
+			before                 *testkit.Target
 		}{
 			{"web chat, channel default record", "web", "visitor-e2e-record", nil, func(t *testing.T, c, s string) counts { return h.web(t, c, s) }, h.helpdesk},
 			{"line, record requested on the block", "line-main", "Ue2e-record", map[string]string{"action": "record"}, func(t *testing.T, c, s string) counts { return h.line(t, c, s) }, h.bot},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				tc.post(t, tc.contact, "before")
-				conv := tc.before.waitText(t, tc.contact, "before").Conversation
+				conv := tc.before.WaitText(t, tc.contact, "before").Conversation
 				if e := h.block(t, tc.channel, tc.contact, tc.block); e.Action != "record" {
 					t.Fatalf("block action = %q; want record", e.Action)
 				}
 				if c := tc.post(t, tc.contact, "while blocked"); c != (counts{Recorded: 1}) {
 					t.Fatalf("answer = %+v; want recorded 1", c)
 				}
-				e := h.helpdesk.waitText(t, tc.contact, "while blocked")
-				checkEnvelope(t, e, envelope{
+				e := h.helpdesk.WaitText(t, tc.contact, "while blocked")
+				checkEnvelope(t, e, testkit.Envelope{
 					Type: "message", Channel: tc.channel, Contact: tc.contact,
 					Route: "helpdesk", Queue: "unassigned", Automation: false, Blocked: true,
 				})
@@ -240,7 +241,7 @@ func TestE2E(t *testing.T) {
 				}
 				// The recorded message reached the helpdesk, so the bot has
 				// all it will get of this contact.
-				if got := texts(h.bot.envs(tc.contact)); tc.before == h.bot && !slices.Equal(got, []string{"before"}) {
+				if got := texts(h.bot.Envs(tc.contact)); tc.before == h.bot && !slices.Equal(got, []string{"before"}) {
 					t.Errorf("bot got %q; want only the message before the block", got)
 				}
 			})
@@ -251,7 +252,7 @@ func TestE2E(t *testing.T) {
 		t.Parallel()
 		const contact = "Ue2e-queue"
 		h.line(t, contact, "q0")
-		h.bot.waitText(t, contact, "q0")
+		h.bot.WaitText(t, contact, "q0")
 		h.block(t, "line-main", contact, nil)
 		for _, s := range []string{"q1", "q2", "q3"} {
 			if c := h.line(t, contact, s); c != (counts{Queued: 1}) {
@@ -275,8 +276,8 @@ func TestE2E(t *testing.T) {
 		if rel.ID != tk.ID || rel.RoutedTo != "bot" || rel.Messages != 3 {
 			t.Errorf("release = %+v; want %s routed to bot with 3 messages", rel, tk.ID)
 		}
-		h.bot.waitText(t, contact, "q3")
-		envs := h.bot.envs(contact)
+		h.bot.WaitText(t, contact, "q3")
+		envs := h.bot.Envs(contact)
 		if got := texts(envs); !slices.Equal(got, []string{"q0", "q1", "q2", "q3"}) {
 			t.Fatalf("bot got %q; want q0 then the released q1..q3 in order, once each", got)
 		}
@@ -285,11 +286,11 @@ func TestE2E(t *testing.T) {
 				t.Errorf("released envelope %s: route %s queue %s; want bot bot", e.ID, e.Route, e.Queue)
 			}
 		}
-		n := h.helpdesk.waitType(t, contact, "ticket.released")
+		n := h.helpdesk.WaitType(t, contact, "ticket.released")
 		if !strings.Contains(string(n.Data), tk.ID) {
 			t.Errorf("ticket.released data %s does not name the ticket %s", n.Data, tk.ID)
 		}
-		if got := types(h.helpdesk.envs(contact)); !slices.Equal(got, []string{"conversation.ended", "contact.blocked", "ticket.released"}) {
+		if got := types(h.helpdesk.Envs(contact)); !slices.Equal(got, []string{"conversation.ended", "contact.blocked", "ticket.released"}) {
 			t.Errorf("helpdesk got %v; want only the notices", got)
 		}
 		if a := h.api(t, http.MethodGet, "/admin/v1/blocked-tickets/"+tk.ID, supervisorToken, nil); a.Status != http.StatusNotFound {
@@ -326,11 +327,11 @@ func TestE2E(t *testing.T) {
 		if _, ok := h.ticketOf(t, "line-main", contact); ok {
 			t.Error("the deleted ticket is still listed")
 		}
-		h.helpdesk.waitType(t, contact, "ticket.deleted")
+		h.helpdesk.WaitType(t, contact, "ticket.deleted")
 		h.unblock(t, "line-main", contact, "release")
 		h.line(t, contact, "d3")
-		h.bot.waitText(t, contact, "d3")
-		if got := texts(h.bot.envs(contact)); !slices.Equal(got, []string{"d3"}) {
+		h.bot.WaitText(t, contact, "d3")
+		if got := texts(h.bot.Envs(contact)); !slices.Equal(got, []string{"d3"}) {
 			t.Errorf("bot got %q; want only d3 (the deleted ticket's messages never)", got)
 		}
 	})
@@ -339,16 +340,16 @@ func TestE2E(t *testing.T) {
 		t.Parallel()
 		const contact = "Ue2e-unblock-all"
 		h.line(t, contact, "a0")
-		conv := h.bot.waitText(t, contact, "a0").Conversation
+		conv := h.bot.WaitText(t, contact, "a0").Conversation
 		h.block(t, "line-main", contact, nil)
 		h.line(t, contact, "a1")
 		h.line(t, contact, "a2")
 		if r := h.unblock(t, "line-main", contact, "release"); r != (unblockResult{Released: 1}) {
 			t.Errorf("unblock = %+v; want released 1", r)
 		}
-		h.bot.waitText(t, contact, "a2")
-		h.helpdesk.waitType(t, contact, "contact.unblocked")
-		if got := types(h.helpdesk.envs(contact)); !slices.Equal(got, []string{"conversation.ended", "contact.blocked", "ticket.released", "contact.unblocked"}) {
+		h.bot.WaitText(t, contact, "a2")
+		h.helpdesk.WaitType(t, contact, "contact.unblocked")
+		if got := types(h.helpdesk.Envs(contact)); !slices.Equal(got, []string{"conversation.ended", "contact.blocked", "ticket.released", "contact.unblocked"}) {
 			t.Errorf("helpdesk notices = %v", got)
 		}
 		if st := h.contact(t, "line-main", contact); st.Blocked {
@@ -360,11 +361,11 @@ func TestE2E(t *testing.T) {
 		if c := h.line(t, contact, "a3"); c != (counts{Forwarded: 1}) {
 			t.Fatalf("after unblock: answer = %+v; want forwarded 1", c)
 		}
-		e := h.bot.waitText(t, contact, "a3")
+		e := h.bot.WaitText(t, contact, "a3")
 		if e.Conversation == conv || e.Conversation == "" || !e.Automation || e.Blocked {
 			t.Errorf("after unblock: conversation %q (before %q), automation %v, blocked %v; want a new conversation with automation", e.Conversation, conv, e.Automation, e.Blocked)
 		}
-		if got := texts(h.bot.envs(contact)); !slices.Equal(got, []string{"a0", "a1", "a2", "a3"}) {
+		if got := texts(h.bot.Envs(contact)); !slices.Equal(got, []string{"a0", "a1", "a2", "a3"}) {
 			t.Errorf("bot got %q; want a0..a3 in order", got)
 		}
 		if c := h.conversation(t, "line-main", contact); c.ID != e.Conversation || c.Status != "open" {
@@ -385,8 +386,8 @@ func TestE2E(t *testing.T) {
 		if r := h.unblock(t, "line-main", contact, "delete"); r != (unblockResult{Deleted: 1}) {
 			t.Errorf("unblock = %+v; want deleted 1", r)
 		}
-		h.helpdesk.waitType(t, contact, "contact.unblocked")
-		if got := types(h.helpdesk.envs(contact)); !slices.Equal(got, []string{"contact.blocked", "ticket.deleted", "contact.unblocked"}) {
+		h.helpdesk.WaitType(t, contact, "contact.unblocked")
+		if got := types(h.helpdesk.Envs(contact)); !slices.Equal(got, []string{"contact.blocked", "ticket.deleted", "contact.unblocked"}) {
 			t.Errorf("helpdesk notices = %v", got)
 		}
 		if a := h.api(t, http.MethodGet, "/admin/v1/blocked-tickets/"+tk.ID, supervisorToken, nil); a.Status != http.StatusNotFound {
@@ -413,8 +414,8 @@ func TestE2E(t *testing.T) {
 			}
 		}
 		h.line(t, contact, "x3")
-		e := h.bot.waitText(t, contact, "x3")
-		if got := texts(h.bot.envs(contact)); !slices.Equal(got, []string{"x3"}) {
+		e := h.bot.WaitText(t, contact, "x3")
+		if got := texts(h.bot.Envs(contact)); !slices.Equal(got, []string{"x3"}) {
 			t.Errorf("bot got %q; want only x3", got)
 		}
 		if !e.Automation || e.Blocked || e.Conversation == "" {
@@ -433,8 +434,8 @@ func TestE2E(t *testing.T) {
 			t.Fatalf("second answer = %+v; want duplicates 1", c)
 		}
 		h.line(t, contact, "next")
-		h.bot.waitText(t, contact, "next")
-		if got := texts(h.bot.envs(contact)); !slices.Equal(got, []string{"once", "next"}) {
+		h.bot.WaitText(t, contact, "next")
+		if got := texts(h.bot.Envs(contact)); !slices.Equal(got, []string{"once", "next"}) {
 			t.Errorf("bot got %q; want the duplicate once", got)
 		}
 
@@ -452,8 +453,8 @@ func TestE2E(t *testing.T) {
 			}
 		}
 		h.web(t, visitor, "web next")
-		h.helpdesk.waitText(t, visitor, "web next")
-		if got := texts(h.helpdesk.envs(visitor)); !slices.Equal(got, []string{"web once", "web next"}) {
+		h.helpdesk.WaitText(t, visitor, "web next")
+		if got := texts(h.helpdesk.Envs(visitor)); !slices.Equal(got, []string{"web once", "web next"}) {
 			t.Errorf("helpdesk got %q", got)
 		}
 	})
@@ -478,11 +479,11 @@ func TestE2E(t *testing.T) {
 		if c := h.postLine(t, []byte(`{"destination":"Uxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","events":[]}`), "").counts(t); c != (counts{}) {
 			t.Errorf("verification answer = %+v; want all zero", c)
 		}
-		h.bot.waitText(t, "Ue2e-count-f", "c4")
-		if got := texts(h.bot.envs("Ue2e-count-f")); !slices.Equal(got, []string{"c0", "c1", "c4"}) {
+		h.bot.WaitText(t, "Ue2e-count-f", "c4")
+		if got := texts(h.bot.Envs("Ue2e-count-f")); !slices.Equal(got, []string{"c0", "c1", "c4"}) {
 			t.Errorf("bot got %q; want c0 c1 c4", got)
 		}
-		h.helpdesk.waitText(t, "Ue2e-count-r", "c3")
+		h.helpdesk.WaitText(t, "Ue2e-count-r", "c3")
 	})
 
 	t.Run("concurrent block and messages", func(t *testing.T) {
@@ -505,8 +506,8 @@ func TestE2E(t *testing.T) {
 		if c := h.line(t, contact, "after expiry"); c != (counts{Forwarded: 1}) {
 			t.Fatalf("after expiry: answer %+v; want forwarded 1", c)
 		}
-		h.bot.waitText(t, contact, "after expiry")
-		if got := texts(h.bot.envs(contact)); !slices.Equal(got, []string{"after expiry"}) {
+		h.bot.WaitText(t, contact, "after expiry")
+		if got := texts(h.bot.Envs(contact)); !slices.Equal(got, []string{"after expiry"}) {
 			t.Errorf("bot got %q", got)
 		}
 		if st := h.contact(t, "line-main", contact); st.Blocked {
@@ -664,9 +665,9 @@ func testConcurrentBlock(t *testing.T, h *hw) {
 	// Barrier: the unblock's notices reach the helpdesk after every
 	// delivery queued before them.
 	h.unblock(t, "line-main", contact, "delete")
-	h.helpdesk.waitType(t, contact, "contact.unblocked")
+	h.helpdesk.WaitType(t, contact, "contact.unblocked")
 	got := map[string]int{}
-	for _, s := range texts(h.bot.envs(contact)) {
+	for _, s := range texts(h.bot.Envs(contact)) {
 		got[s]++
 		if queued[s] {
 			t.Errorf("bot got %s, which was queued", s)
@@ -687,8 +688,8 @@ func TestE2EDeadLetters(t *testing.T) {
 	parallelAnyTopology(t)
 	h := startHookwall(t, hwOptions{MaxAttempts: 3, AnyTopology: true})
 	var failing sync.Map
-	h.bot.setAnswer(func(r received) int {
-		if _, ok := failing.Load(r.Env.text()); ok {
+	h.bot.SetAnswer(func(r testkit.Request) int {
+		if _, ok := failing.Load(r.Env.Text()); ok {
 			return http.StatusInternalServerError
 		}
 		return http.StatusOK
@@ -701,15 +702,13 @@ func TestE2EDeadLetters(t *testing.T) {
 		failing.Store(text, true)
 		h.line(t, contact, text)
 		h.line(t, contact, "after "+text)
-		h.bot.waitText(t, contact, "after "+text)
+		h.bot.WaitText(t, contact, "after "+text)
 		var ids []string
-		h.bot.mu.Lock()
-		for _, r := range h.bot.all {
-			if r.Env.Contact == contact && r.Env.text() == text {
-				ids = append(ids, r.WebhookID)
+		for _, r := range h.bot.Requests() {
+			if r.Env.Contact == contact && r.Env.Text() == text {
+				ids = append(ids, r.WebhookID())
 			}
 		}
-		h.bot.mu.Unlock()
 		if len(ids) != 3 || len(firstOrder(ids)) != 1 {
 			t.Fatalf("bot saw %s %d times with webhook-ids %v; want 3 attempts of one envelope", text, len(ids), ids)
 		}
@@ -737,13 +736,13 @@ func TestE2EDeadLetters(t *testing.T) {
 		if res.ID != dl.ID || res.Envelope != dl.Delivery.ID {
 			t.Errorf("retry answer = %+v; want %s with envelope %s", res, dl.ID, dl.Delivery.ID)
 		}
-		e := h.bot.waitText(t, contact, "dead a")
+		e := h.bot.WaitText(t, contact, "dead a")
 		if e.ID != dl.Delivery.ID {
 			t.Errorf("redelivered with envelope id %s; want the same id %s", e.ID, dl.Delivery.ID)
 		}
-		for _, r := range h.bot.records(contact) {
-			if r.Env.text() == "dead a" && r.WebhookID != dl.Delivery.ID {
-				t.Errorf("redelivered with webhook-id %s; want %s", r.WebhookID, dl.Delivery.ID)
+		for _, r := range h.bot.Records(contact) {
+			if r.Env.Text() == "dead a" && r.WebhookID() != dl.Delivery.ID {
+				t.Errorf("redelivered with webhook-id %s; want %s", r.WebhookID(), dl.Delivery.ID)
 			}
 		}
 		for _, d := range h.deadLetters(t) {
@@ -775,8 +774,8 @@ func TestE2EDeadLetters(t *testing.T) {
 		// Barrier for the bot: a helpdesk notice of the contact queued
 		// after the refused retry.
 		h.unblock(t, "line-main", contact, "release")
-		h.helpdesk.waitType(t, contact, "contact.unblocked")
-		if got := texts(h.bot.envs(contact)); slices.Contains(got, "dead b") {
+		h.helpdesk.WaitType(t, contact, "contact.unblocked")
+		if got := texts(h.bot.Envs(contact)); slices.Contains(got, "dead b") {
 			t.Errorf("bot got the refused dead letter: %q", got)
 		}
 	})
@@ -790,7 +789,7 @@ func TestE2EHelpdeskOutage(t *testing.T) {
 	h := startHookwall(t, hwOptions{MaxAttempts: 1000, AnyTopology: true})
 	var down atomic.Bool
 	down.Store(true)
-	h.helpdesk.setAnswer(func(received) int {
+	h.helpdesk.SetAnswer(func(testkit.Request) int {
 		if down.Load() {
 			return http.StatusServiceUnavailable
 		}
@@ -807,38 +806,32 @@ func TestE2EHelpdeskOutage(t *testing.T) {
 			want[contact] = append(want[contact], text)
 		}
 	}
-	requests := func() int { return len(h.helpdesk.all) }
+	requests := func() int { return len(h.helpdesk.Requests()) }
 	// The breaker opens after 5 consecutive failures.
-	h.helpdesk.waitUntil(t, waitLimit, "5 failed attempts", func() bool { return requests() >= 5 })
-	h.helpdesk.mu.Lock()
+	h.helpdesk.WaitUntil(t, waitLimit, "5 failed attempts", func() bool { return requests() >= 5 })
 	before := requests()
-	h.helpdesk.mu.Unlock()
 	waitRedisTime(t, h.rdb, redisNow(t, h.rdb).Add(2*time.Second))
-	h.helpdesk.mu.Lock()
 	during := requests() - before
-	h.helpdesk.mu.Unlock()
 	// Without a breaker 8 contacts retrying every 20ms to 200ms make about
 	// a hundred attempts in 2s; with it, only those already in flight.
 	if during > contacts {
 		t.Errorf("%d attempts in the 2s after the breaker should have opened; want at most %d", during, contacts)
 	}
 	down.Store(false)
-	h.helpdesk.waitUntil(t, 3*waitLimit, "every event after the outage", func() bool {
+	h.helpdesk.WaitUntil(t, 3*waitLimit, "every event after the outage", func() bool {
 		for contact, w := range want {
-			if len(firstOrder(texts(h.helpdesk.of(contact)))) < len(w) {
+			if len(firstOrder(texts(h.helpdesk.Envs(contact)))) < len(w) {
 				return false
 			}
 		}
 		return true
 	})
 	for contact, w := range want {
-		if got := firstOrder(texts(h.helpdesk.envs(contact))); !slices.Equal(got, w) {
+		if got := firstOrder(texts(h.helpdesk.Envs(contact))); !slices.Equal(got, w) {
 			t.Errorf("%s: first deliveries %q; want %q", contact, got, w)
 		}
 	}
-	h.helpdesk.mu.Lock()
 	total := requests()
-	h.helpdesk.mu.Unlock()
 	t.Logf("%d helpdesk requests in all, %d in the 2s of the open breaker", total, during)
 }
 
@@ -945,9 +938,9 @@ func TestE2EStoreOutage(t *testing.T) {
 	if got503.Load() == 0 {
 		t.Error("no webhook answered 503 while the store was down")
 	}
-	h.bot.waitUntil(t, 3*waitLimit, "every accepted event", func() bool {
+	h.bot.WaitUntil(t, 3*waitLimit, "every accepted event", func() bool {
 		for p := range posters {
-			if len(firstOrder(texts(h.bot.of(fmt.Sprintf("Ue2e-outage-%d", p))))) < len(ok[p]) {
+			if len(firstOrder(texts(h.bot.Envs(fmt.Sprintf("Ue2e-outage-%d", p))))) < len(ok[p]) {
 				return false
 			}
 		}
@@ -955,7 +948,7 @@ func TestE2EStoreOutage(t *testing.T) {
 	})
 	for p := range posters {
 		contact := fmt.Sprintf("Ue2e-outage-%d", p)
-		if got := firstOrder(texts(h.bot.envs(contact))); !slices.Equal(got, ok[p]) {
+		if got := firstOrder(texts(h.bot.Envs(contact))); !slices.Equal(got, ok[p]) {
 			t.Errorf("%s: first deliveries %q; want %q", contact, got, ok[p])
 		}
 	}
@@ -964,7 +957,7 @@ func TestE2EStoreOutage(t *testing.T) {
 
 // checkEnvelope compares the routing fields of got with want; empty strings
 // and a nil message in want are not compared, the booleans always are.
-func checkEnvelope(t *testing.T, got, want envelope) {
+func checkEnvelope(t *testing.T, got, want testkit.Envelope) {
 	t.Helper()
 	str := []struct{ name, got, want string }{
 		{"type", got.Type, want.Type}, {"channel", got.Channel, want.Channel},
@@ -989,7 +982,7 @@ func checkEnvelope(t *testing.T, got, want envelope) {
 }
 
 // types returns the envelope types, in order.
-func types(envs []envelope) []string {
+func types(envs []testkit.Envelope) []string {
 	out := make([]string, len(envs))
 	for i, e := range envs {
 		out[i] = e.Type
@@ -1015,7 +1008,7 @@ func TestE2ELostReadReply(t *testing.T) {
 	h := startHookwall(t, hwOptions{DropProxy: true})
 	const contact, marker = "Ue2e-lost-reply", "lost-reply-marker-7f3a"
 	h.line(t, contact, "first")
-	h.bot.waitText(t, contact, "first")
+	h.bot.WaitText(t, contact, "first")
 	// The ingest answer carries no message text; the worker's read of the
 	// shard does.
 	h.proxy.arm(marker)
@@ -1026,8 +1019,8 @@ func TestE2ELostReadReply(t *testing.T) {
 		t.Fatal("the worker's read of the entry did not pass the proxy")
 	}
 	h.line(t, contact, "next")
-	h.bot.waitText(t, contact, "next")
-	if got := texts(h.bot.envs(contact)); !slices.Equal(firstOrder(got), []string{"first", marker, "next"}) {
+	h.bot.WaitText(t, contact, "next")
+	if got := texts(h.bot.Envs(contact)); !slices.Equal(firstOrder(got), []string{"first", marker, "next"}) {
 		t.Errorf("bot got %q; want first, %s, next", got, marker)
 		ctx := context.Background()
 		queues, _ := h.rdb.Keys(ctx, "hw:*:queue").Result()
@@ -1061,7 +1054,7 @@ func TestE2EBreakerIsolatesTargets(t *testing.T) {
 	)
 	down.Store(true)
 	afterTrip.Store(-1)
-	h.helpdesk.setAnswer(func(received) int {
+	h.helpdesk.SetAnswer(func(testkit.Request) int {
 		if afterTrip.Load() >= 0 && afterTrip.Add(1) == 1 {
 			trialOnce.Do(func() { close(trial) })
 		}
@@ -1072,16 +1065,13 @@ func TestE2EBreakerIsolatesTargets(t *testing.T) {
 	})
 	t.Cleanup(func() { down.Store(false) })
 	h.web(t, visitor, "to the helpdesk, which is down")
-	h.helpdesk.waitUntil(t, waitLimit, "5 failed attempts", func() bool { return len(h.helpdesk.all) >= 5 })
+	h.helpdesk.WaitUntil(t, waitLimit, "5 failed attempts", func() bool { return len(h.helpdesk.Requests()) >= 5 })
 	afterTrip.Store(0)
 
 	h.line(t, contact, "to the bot, which is up")
 	for {
-		h.bot.mu.Lock()
-		got := len(h.bot.of(contact)) > 0
-		ch := h.bot.changed
-		h.bot.mu.Unlock()
-		if got {
+		ch := h.bot.Changed()
+		if len(h.bot.Envs(contact)) > 0 {
 			break
 		}
 		select {

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/hookwall/hookwall/config"
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/hookwall/hookwall/internal/testkit"
 	"github.com/redis/go-redis/v9"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
@@ -47,239 +47,8 @@ var (
 
 func whsec(s string) string { return "whsec_" + base64.StdEncoding.EncodeToString([]byte(s)) }
 
-// envelope is what the bot and the helpdesk receive (docs/CONTRACT.md,
-// "Deliveries to bot and helpdesk").
-type envelope struct {
-	ID           string          `json:"id"`
-	Type         string          `json:"type"`
-	Channel      string          `json:"channel"`
-	ChannelType  string          `json:"channel_type"`
-	Contact      string          `json:"contact"`
-	Conversation string          `json:"conversation"`
-	Route        string          `json:"route"`
-	Queue        string          `json:"queue"`
-	Automation   bool            `json:"automation"`
-	Blocked      bool            `json:"blocked"`
-	Message      *envMessage     `json:"message"`
-	ReceivedAt   time.Time       `json:"received_at"`
-	Raw          json.RawMessage `json:"raw"`
-	Data         json.RawMessage `json:"data"`
-}
-
-type envMessage struct {
-	ID   string `json:"id"`
-	Type string `json:"type"`
-	Text string `json:"text"`
-}
-
-// text is the message text, "" for envelopes without a message.
-func (e envelope) text() string {
-	if e.Message == nil {
-		return ""
-	}
-	return e.Message.Text
-}
-
-// received is one request a fake target got.
-type received struct {
-	WebhookID   string
-	TraceParent string
-	Body        []byte
-	Env         envelope
-	// Status is what the fake answered.
-	Status int
-}
-
-// fakeTarget is a bot or helpdesk: it verifies the Standard Webhooks
-// signature of every request with the target's key, records it, and answers
-// what answer says (200 when answer is nil). Waiters are woken on every
-// request.
-type fakeTarget struct {
-	name string
-	srv  *httptest.Server
-	wh   *standardwebhooks.Webhook
-
-	answer atomic.Pointer[func(received) int]
-
-	mu      sync.Mutex
-	all     []received // every request, accepted or not
-	ok      []received // the accepted ones (2xx), in arrival order
-	bad     []string   // requests that failed verification or decoding
-	changed chan struct{}
-}
-
-func newFakeTarget(t testing.TB, name, key string) *fakeTarget {
-	t.Helper()
-	wh, err := standardwebhooks.NewWebhook(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeTarget{name: name, wh: wh, changed: make(chan struct{})}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serveHTTP))
-	t.Cleanup(f.srv.Close)
-	t.Cleanup(func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		for _, b := range f.bad {
-			t.Errorf("%s: bad request: %s", f.name, b)
-		}
-	})
-	return f
-}
-
-// URL is where hookwall posts to this target.
-func (f *fakeTarget) URL() string { return f.srv.URL + "/" + f.name }
-
-// setAnswer makes the fake answer with fn's status; nil restores 200.
-func (f *fakeTarget) setAnswer(fn func(received) int) {
-	if fn == nil {
-		f.answer.Store(nil)
-		return
-	}
-	f.answer.Store(&fn)
-}
-
-func (f *fakeTarget) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	rec := received{
-		WebhookID:   r.Header.Get(standardwebhooks.HeaderWebhookID),
-		TraceParent: r.Header.Get("traceparent"),
-		Body:        body,
-	}
-	var problem string
-	switch {
-	case err != nil:
-		problem = "reading body: " + err.Error()
-	case r.Method != http.MethodPost || r.URL.Path != "/"+f.name:
-		problem = fmt.Sprintf("%s %s", r.Method, r.URL.Path)
-	case r.Header.Get("Content-Type") != "application/json":
-		problem = "content type " + r.Header.Get("Content-Type")
-	default:
-		if err := f.wh.Verify(body, r.Header); err != nil {
-			problem = "signature: " + err.Error()
-		} else if err := json.Unmarshal(body, &rec.Env); err != nil {
-			problem = "envelope: " + err.Error()
-		}
-	}
-	rec.Status = http.StatusOK
-	if problem != "" {
-		rec.Status = http.StatusBadRequest
-	} else if fn := f.answer.Load(); fn != nil {
-		rec.Status = (*fn)(rec)
-	}
-	f.mu.Lock()
-	f.all = append(f.all, rec)
-	if problem != "" {
-		f.bad = append(f.bad, problem+": "+string(body))
-	} else if rec.Status/100 == 2 {
-		f.ok = append(f.ok, rec)
-	}
-	close(f.changed)
-	f.changed = make(chan struct{})
-	f.mu.Unlock()
-	w.WriteHeader(rec.Status)
-}
-
-// waitUntil waits until cond, called with the fake's lock held, holds; it
-// fails the test after limit.
-func (f *fakeTarget) waitUntil(t testing.TB, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(limit)
-	defer deadline.Stop()
-	for {
-		f.mu.Lock()
-		if cond() {
-			f.mu.Unlock()
-			return
-		}
-		ch := f.changed
-		f.mu.Unlock()
-		select {
-		case <-ch:
-		case <-deadline.C:
-			t.Fatalf("%s: timed out after %s waiting for %s; accepted so far:\n%s", f.name, limit, what, f.summary())
-		}
-	}
-}
-
-// summary lists what the fake accepted, for failure messages.
-func (f *fakeTarget) summary() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var b strings.Builder
-	for i, r := range f.ok {
-		if i == 40 {
-			fmt.Fprintf(&b, "  ... %d more\n", len(f.ok)-i)
-			break
-		}
-		fmt.Fprintf(&b, "  %s %s contact=%s text=%q\n", r.Env.ID, r.Env.Type, r.Env.Contact, r.Env.text())
-	}
-	return b.String()
-}
-
-// of returns the accepted envelopes of a contact, in arrival order. Call it
-// with the lock held (inside waitUntil) or through envs.
-func (f *fakeTarget) of(contact string) []envelope {
-	var out []envelope
-	for _, r := range f.ok {
-		if r.Env.Contact == contact {
-			out = append(out, r.Env)
-		}
-	}
-	return out
-}
-
-// envs returns the accepted envelopes of a contact.
-func (f *fakeTarget) envs(contact string) []envelope {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.of(contact)
-}
-
-// records returns the accepted requests of a contact with their headers.
-func (f *fakeTarget) records(contact string) []received {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []received
-	for _, r := range f.ok {
-		if r.Env.Contact == contact {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// waitEnv waits for an accepted envelope of the contact that match accepts
-// and returns the first such.
-func (f *fakeTarget) waitEnv(t testing.TB, contact, what string, match func(envelope) bool) envelope {
-	t.Helper()
-	var got envelope
-	f.waitUntil(t, waitLimit, what, func() bool {
-		for _, e := range f.of(contact) {
-			if match(e) {
-				got = e
-				return true
-			}
-		}
-		return false
-	})
-	return got
-}
-
-// waitText waits for the contact's message with that text.
-func (f *fakeTarget) waitText(t testing.TB, contact, text string) envelope {
-	t.Helper()
-	return f.waitEnv(t, contact, fmt.Sprintf("message %q of %s", text, contact), func(e envelope) bool { return e.text() == text })
-}
-
-// waitType waits for the contact's envelope of that type (a notice).
-func (f *fakeTarget) waitType(t testing.TB, contact, typ string) envelope {
-	t.Helper()
-	return f.waitEnv(t, contact, fmt.Sprintf("%s of %s", typ, contact), func(e envelope) bool { return e.Type == typ })
-}
-
 // texts returns the message texts of envs, in order.
-func texts(envs []envelope) []string {
+func texts(envs []testkit.Envelope) []string {
 	var out []string
 	for _, e := range envs {
 		if e.Message != nil {
@@ -303,8 +72,8 @@ type counts struct {
 type hw struct {
 	redis    *redistest.Server // nil with AnyTopology
 	rdb      redis.UniversalClient
-	bot      *fakeTarget
-	helpdesk *fakeTarget
+	bot      *testkit.Target
+	helpdesk *testkit.Target
 	proxy    *dropProxy // with DropProxy
 	base     string
 	client   *http.Client
@@ -435,8 +204,8 @@ func startHookwall(t *testing.T, o hwOptions) *hw {
 			d.RedisURL = h.proxy.URL()
 		}
 	}
-	h.bot = newFakeTarget(t, "bot", botKey)
-	h.helpdesk = newFakeTarget(t, "helpdesk", helpdeskKey)
+	h.bot = testkit.NewTarget(t, "bot", botKey)
+	h.helpdesk = testkit.NewTarget(t, "helpdesk", helpdeskKey)
 	d.BotURL, d.HelpdeskURL = h.bot.URL(), h.helpdesk.URL()
 	h.base = "http://" + d.Listen
 	h.client = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -807,8 +576,8 @@ type conversation struct {
 	Messages []struct {
 		Decision string `json:"decision"`
 		Message  struct {
-			ID      string      `json:"id"`
-			Message *envMessage `json:"message"`
+			ID      string           `json:"id"`
+			Message *testkit.Message `json:"message"`
 		} `json:"message"`
 	} `json:"messages"`
 }
@@ -829,9 +598,9 @@ type ticket struct {
 	FirstMessageAt time.Time `json:"first_message_at"`
 	LastMessageAt  time.Time `json:"last_message_at"`
 	Messages       []struct {
-		ID      string      `json:"id"`
-		Type    string      `json:"type"`
-		Message *envMessage `json:"message"`
+		ID      string           `json:"id"`
+		Type    string           `json:"type"`
+		Message *testkit.Message `json:"message"`
 	} `json:"messages"`
 }
 

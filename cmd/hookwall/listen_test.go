@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/config"
+	"github.com/hookwall/hookwall/internal/testkit"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
@@ -252,7 +253,7 @@ shutdown:
 }
 
 // envJSON encodes an envelope for posting.
-func envJSON(t *testing.T, e envelope) []byte {
+func envJSON(t *testing.T, e testkit.Envelope) []byte {
 	t.Helper()
 	if e.ID == "" {
 		e.ID = "evt_test"
@@ -284,14 +285,14 @@ func TestListen(t *testing.T) {
 		}
 	})
 
-	message := envelope{
+	message := testkit.Envelope{
 		Type: "message", Channel: "line-main", ChannelType: "line", Contact: "Ulisten1",
 		Conversation: "conv_1", Route: "bot", Queue: "bot", Automation: true,
-		Message: &envMessage{ID: "m1", Type: "text", Text: "hello"},
+		Message: &testkit.Message{ID: "m1", Type: "text", Text: "hello"},
 	}
-	withText := func(contact, text string) envelope {
+	withText := func(contact, text string) testkit.Envelope {
 		e := message
-		e.Contact, e.Message = contact, &envMessage{ID: "m2", Type: "text", Text: text}
+		e.Contact, e.Message = contact, &testkit.Message{ID: "m2", Type: "text", Text: text}
 		return e
 	}
 	now := time.Now()
@@ -314,7 +315,7 @@ func TestListen(t *testing.T) {
 		notOut:     []string{"(duplicate)"},
 	}, {
 		name: "lifecycle notice with its data", url: A + "/helpdesk", key: helpdeskKey,
-		body: envJSON(t, envelope{
+		body: envJSON(t, testkit.Envelope{
 			Type: "contact.blocked", Channel: "line-main", ChannelType: "line", Contact: "Ulisten1",
 			Conversation: "conv_1", Route: "helpdesk", Queue: "unassigned", Blocked: true,
 			Data: json.RawMessage(`{"channel":"line-main","contact":"Ulisten1","note":"abusive language","action":"queue","blocked_by":"agent-1","expires_at":null}`),
@@ -324,7 +325,7 @@ func TestListen(t *testing.T) {
 			` data: action=queue blocked_by=agent-1 note="abusive language"` + "\n"},
 	}, {
 		name: "passthrough without a contact", url: A + "/helpdesk", key: helpdeskKey,
-		body: envJSON(t, envelope{
+		body: envJSON(t, testkit.Envelope{
 			Type: "join", Channel: "line-main", ChannelType: "line", Route: "helpdesk", Queue: "unassigned", Automation: true,
 			Raw: json.RawMessage(`{"type":"join","source":{"type":"group","groupId":"Cg1"}}`),
 		}),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookwall/hookwall/config"
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/hookwall/hookwall/internal/testkit"
 )
 
 // logSink keeps everything serve logs, for the test to search.
@@ -67,8 +68,8 @@ func TestE2ESecretsRedacted(t *testing.T) {
 
 	h := &hw{redis: redistest.Start(t)}
 	h.rdb = h.redis.Client()
-	h.bot = newFakeTarget(t, "bot", botKey)
-	h.helpdesk = newFakeTarget(t, "helpdesk", helpdeskKey)
+	h.bot = testkit.NewTarget(t, "bot", botKey)
+	h.helpdesk = testkit.NewTarget(t, "helpdesk", helpdeskKey)
 	h.conf = configData{
 		Listen: freeAddr(t), RedisURL: h.redis.URL(), MaxAttempts: 100,
 		BotURL: credentialed(h.bot.URL()), HelpdeskURL: h.helpdesk.URL(),
@@ -101,11 +102,11 @@ func TestE2ESecretsRedacted(t *testing.T) {
 	waitReady(t, h.client, h.base, done)
 
 	t.Run("breaker of a credentialed target", func(t *testing.T) {
-		h.bot.setAnswer(func(received) int { return http.StatusServiceUnavailable })
+		h.bot.SetAnswer(func(testkit.Request) int { return http.StatusServiceUnavailable })
 		h.line(t, "Uredact", "hello")
 		logs.waitFor(t, `"msg":"target breaker changed","targets":["line-main/bot"],"url":"`+
 			strings.Replace(h.bot.URL(), "http://", "http://REDACTED:REDACTED@", 1)+`?key=REDACTED","from":"closed","to":"open"`)
-		h.bot.setAnswer(nil)
+		h.bot.SetAnswer(nil)
 	})
 
 	reply := func(t *testing.T, wantDetail string) {

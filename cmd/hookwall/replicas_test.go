@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/hookwall/hookwall/internal/testkit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -27,8 +28,8 @@ func TestReplicas(t *testing.T) {
 	bin := hookwallBinary(t)
 	tp := redistest.StartTopology(t)
 	rdb := tp.Client()
-	bot := newFakeTarget(t, "bot", botKey)
-	helpdesk := newFakeTarget(t, "helpdesk", helpdeskKey)
+	bot := testkit.NewTarget(t, "bot", botKey)
+	helpdesk := testkit.NewTarget(t, "helpdesk", helpdeskKey)
 	dir := t.TempDir()
 	d := configData{
 		Redis: tp.ConfigYAML(), BotURL: bot.URL(), HelpdeskURL: helpdesk.URL(),
@@ -50,7 +51,7 @@ func TestReplicas(t *testing.T) {
 		if got := a.line(t, contact, "before"); got != (counts{Forwarded: 1}) {
 			t.Fatalf("before the block: answer %+v; want forwarded 1", got)
 		}
-		bot.waitText(t, contact, "before")
+		bot.WaitText(t, contact, "before")
 		a.block(t, "line-main", contact, nil)
 		for _, r := range []struct {
 			name string
@@ -64,8 +65,8 @@ func TestReplicas(t *testing.T) {
 		if got := a.line(t, contact, "after"); got != (counts{Forwarded: 1}) {
 			t.Fatalf("posted to A after C's unblock: %+v; want forwarded 1", got)
 		}
-		bot.waitText(t, contact, "after")
-		if got := texts(bot.envs(contact)); !slices.Equal(got, []string{"before", "after"}) {
+		bot.WaitText(t, contact, "after")
+		if got := texts(bot.Envs(contact)); !slices.Equal(got, []string{"before", "after"}) {
 			t.Errorf("bot got %q; want before and after only (the queued ones were deleted)", got)
 		}
 	})
@@ -143,9 +144,9 @@ func TestReplicas(t *testing.T) {
 		})
 		// Wait for each acknowledged message itself: a count would be met
 		// early by messages the victim stored without answering 200.
-		bot.waitUntil(t, 3*waitLimit, "every message that got a 200", func() bool {
+		bot.WaitUntil(t, 3*waitLimit, "every message that got a 200", func() bool {
 			for i := range contacts {
-				got := texts(bot.of(contactOf(i)))
+				got := texts(bot.Envs(contactOf(i)))
 				for _, want := range ok[i] {
 					if !slices.Contains(got, want) {
 						return false
@@ -156,7 +157,7 @@ func TestReplicas(t *testing.T) {
 		})
 		dups := 0
 		for i := range contacts {
-			envs := bot.envs(contactOf(i))
+			envs := bot.Envs(contactOf(i))
 			all := firstOrder(texts(envs))
 			dups += len(envs) - len(all)
 			// A message whose request died with the victim may have been
