@@ -360,26 +360,39 @@ func (s *Store) deadLetter(ctx context.Context, id string) (DeadLetter, error) {
 }
 
 // retryScript puts a parked delivery back on its shard's stream — unless it
-// is an automation delivery of a contact that is blocked now.
-// KEYS: 1 dead, 2 dead index, 3 stream, 4 settings, 5 block, 6 audit
-// ARGV: 1 id, 2 check blocklist (1/0), 3 default enabled, 4..16 stream
-// fields, 17 actor, 18 now ms
-var retryScript = redis.NewScript(`
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'missing' end
-if ARGV[2] == '1' then
-  local enabled = redis.call('HGET', KEYS[4], 'block_contact_enabled') or ARGV[3]
-  if enabled == '1' and redis.call('EXISTS', KEYS[5]) == 1 then return 'blocked' end
-end
-redis.call('XADD', KEYS[3], '*', 'id', ARGV[4], 'tgt', ARGV[5], 'type', ARGV[6], 'ch', ARGV[7],
-  'ct', ARGV[8], 'co', ARGV[9], 'conv', ARGV[10], 'route', ARGV[11], 'queue', ARGV[12],
-  'auto', ARGV[13], 'blk', ARGV[14], 'ev', ARGV[15], 'tp', ARGV[16])
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', '` + strconv.Itoa(auditMaxLen) + `', '*',
-  'at', ARGV[18], 'actor', ARGV[17], 'action', 'dead_letter.retry', 'channel', ARGV[7],
-  'contact', ARGV[9], 'ticket', '', 'detail', ARGV[1])
-return 'ok'
-`)
+// is an automation delivery of a contact that is blocked now (see
+// lua/retry.lua).
+var retryScript = newLuaScript[retryKeys, retryArgs]("retry", "entry", "audit")
+
+type retryKeys struct {
+	Dead      string `lua:"dead"`
+	DeadIndex string `lua:"dead_index"`
+	Stream    string `lua:"stream"`
+	Settings  string `lua:"settings"`
+	Block     string `lua:"block"`
+	Audit     string `lua:"audit"`
+}
+
+type retryArgs struct {
+	ID             string `lua:"id"`    // dead letter
+	Check          bool   `lua:"check"` // refuse a blocked contact's automation delivery
+	DefaultEnabled bool   `lua:"default_enabled"`
+	Envelope       string `lua:"envelope"`
+	Target         string `lua:"target"`
+	Type           string `lua:"type"`
+	Channel        string `lua:"channel"`
+	ChannelType    string `lua:"channel_type"`
+	Contact        string `lua:"contact"`
+	Conv           string `lua:"conv"`
+	Route          string `lua:"route"`
+	Queue          string `lua:"queue"`
+	Auto           bool   `lua:"auto"`
+	Blocked        bool   `lua:"blocked"`
+	Payload        []byte `lua:"payload"`
+	TraceParent    string `lua:"traceparent"`
+	Actor          string `lua:"actor"`
+	Now            int64  `lua:"now"`
+}
 
 // RetryDeadLetter queues a parked delivery again with the same envelope id.
 // The blocklist is checked again: a delivery to automation (bot, or helpdesk
@@ -395,12 +408,14 @@ func (s *Store) RetryDeadLetter(ctx context.Context, id, actor string) (DeadLett
 	bk := keysOfBucket(d.Shard)
 	ck := keysOf(d.Channel, d.Contact)
 	check := d.Contact != "" && d.Automation && !d.Blocked
-	res, err := retryScript.Run(ctx, s.rdb,
-		[]string{bk.dead, bk.deadIdx, bk.queue, ck.settings, ck.block, bk.audit},
-		id, boolFlag(check), boolFlag(s.defaultEnabled),
-		d.ID, d.Target, d.Type, d.Channel, d.ChannelType, d.Contact, d.Conversation, d.Route, d.Queue,
-		boolFlag(d.Automation), boolFlag(d.Blocked), string(d.Payload), d.TraceParent,
-		actor, ms(s.now()),
+	res, err := retryScript.run(ctx, s.rdb,
+		retryKeys{Dead: bk.dead, DeadIndex: bk.deadIdx, Stream: bk.queue, Settings: ck.settings, Block: ck.block, Audit: bk.audit},
+		retryArgs{
+			ID: id, Check: check, DefaultEnabled: s.defaultEnabled,
+			Envelope: d.ID, Target: d.Target, Type: d.Type, Channel: d.Channel, ChannelType: d.ChannelType,
+			Contact: d.Contact, Conv: d.Conversation, Route: d.Route, Queue: d.Queue, Auto: d.Automation,
+			Blocked: d.Blocked, Payload: d.Payload, TraceParent: d.TraceParent, Actor: actor, Now: ms(s.now()),
+		},
 	).Text()
 	if err != nil {
 		return DeadLetter{}, storeErr(err)
