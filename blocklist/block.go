@@ -19,15 +19,8 @@ import (
 // first write, so a refusal leaves no trace.
 //
 // The notices of a contact with a ticket release in progress wait at the end
-// of the release (emit; see release.go).
-//
-// KEYS: 1 settings, 2 block, 3 blocked index, 4 audit, 5 conversation,
-// 6 delivery stream, 7 release, 8 release list
-// ARGV: 1 channel, 2 contact, 3 note, 4 action, 5 actor, 6 now ms, 7 expires
-// ms or "", 8 index member, 9 default enabled, 10 audit detail, 11 channel
-// type, 12 contact.blocked id, 13 its payload, 14 conversation.ended id,
-// 15 its payload
-var blockScript = newLuaScript[blockKeys, blockArgs]("block", "entry", "audit")
+// of the release (enqueue; see release.go). See lua/block.lua.
+var blockScript = newLuaScript[blockKeys, blockArgs]("block", "entry", "audit", "contact")
 
 type blockKeys struct {
 	Settings        string `lua:"settings"`
@@ -106,7 +99,7 @@ func (s *Store) Block(ctx context.Context, req BlockRequest) (BlockResult, error
 	}
 	blockedID, blockedP := notice("contact.blocked", now, e)
 	endedID, endedP := notice("conversation.ended", now, map[string]string{"status": "blocked", "reason": "contact.blocked"})
-	res, err := blockScript.run(ctx, s.rdb,
+	res, err := blockScript.write(ctx, s,
 		blockKeys{
 			Settings: k.settings, Block: k.block, Blocked: k.blocked, Audit: k.audit, Conv: k.conv,
 			Stream: k.queue, Release: k.release, ReleaseMessages: k.releaseMessages,

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 )
 
 // Decision is what happened to one inbound event.
@@ -131,7 +130,7 @@ type Outcome struct {
 // 100 per message, so that no decision runs long.
 //
 // The delivery entry of a contact with a ticket release in progress waits at
-// the end of the release (emit; see release.go).
+// the end of the release (enqueue; see release.go).
 //
 // It returns {decision, conversation, ticket, messages the ticket dropped}.
 var ingestScript = newLuaScript[ingestKeys, ingestArgs]("ingest", "entry")
@@ -233,18 +232,9 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 			},
 		)
 	}
-	sc := calls
-	if err := s.batch.do(ctx, sc); err != nil {
-		return nil, storeErr(err)
-	}
-	for _, c := range sc {
-		if err := c.cmd.Err(); err != nil {
-			return nil, storeErr(err)
-		}
-	}
-	cmds := make([]*redis.Cmd, len(sc))
-	for i := range sc {
-		cmds[i] = sc[i].cmd
+	cmds, err := s.write(ctx, calls...)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Outcome, len(cmds))
 	for i, c := range cmds {

@@ -28,7 +28,7 @@ import (
 //
 // While the release hash exists, every other stream entry of the contact
 // (forwarded and recorded messages, lifecycle notices) is appended to the
-// release list rather than the stream (emit): it enters the stream after
+// release list rather than the stream (enqueue): it enters the stream after
 // what the release has still to move, so the contact's deliveries keep the
 // order in which they were stored. Queued messages go to the contact's
 // ticket as always: a ticket release leaves the contact blocked, and its next
@@ -91,7 +91,7 @@ func (s *Store) finishRelease(ctx context.Context, channel, contact string) erro
 		}
 		args := releaseChunkArgs{Max: s.releaseChunk, Member: member(channel, contact), Ticket: tid, MaxBytes: ReleaseChunkBytes}
 		for {
-			left, err := releaseChunkScript.run(ctx, s.rdb, keys, args).Int()
+			left, err := releaseChunkScript.write(ctx, s, keys, args).Int()
 			if err != nil {
 				return storeErr(err)
 			}

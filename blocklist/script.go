@@ -14,7 +14,8 @@ import (
 // The store's Lua scripts are files under lua/: each script's own file,
 // after the library files it uses (lua/lib/), after a prelude generated from
 // two Go structs that name its KEYS and ARGV. A script reads K.settings and
-// A.channel, never KEYS[1] or ARGV[1]; a caller fills the structs, never a
+// A.channel, never KEYS[1] or ARGV[1] (a list of strings, the last
+// argument, is the rest of ARGV); a caller fills the structs, never a
 // list by position; and the struct is the one place that says what a script
 // takes. Every key a script touches must be a field of its keys struct:
 // Redis Cluster wants them all declared (TestScriptsDeclareKeys checks).
@@ -91,6 +92,15 @@ func prelude(table, list string, t reflect.Type) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
+		f := t.Field(i)
+		if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String {
+			// A list of strings, the last field: the rest of the list.
+			if i != t.NumField()-1 {
+				panic(fmt.Sprintf("blocklist: %s.%s: a list must be the last field", t.Name(), f.Name))
+			}
+			b.WriteString(name + " = {unpack(" + list + ", " + strconv.Itoa(i+1) + ")}")
+			continue
+		}
 		b.WriteString(name + " = " + list + "[" + strconv.Itoa(i+1) + "]")
 	}
 	b.WriteString("}\n")
@@ -107,17 +117,23 @@ func keyList(k any) []string {
 	return out
 }
 
-// argList returns a's fields in order: the script's ARGV.
+// argList returns a's fields in order: the script's ARGV. A list of strings
+// (the last field) gives each of its elements.
 func argList(a any) []any {
 	v := reflect.ValueOf(a)
-	out := make([]any, v.NumField())
-	for i := range out {
+	out := make([]any, 0, v.NumField())
+	for i := range v.NumField() {
 		f := v.Field(i)
-		if f.Kind() == reflect.Bool {
-			out[i] = boolFlag(f.Bool())
-			continue
+		switch {
+		case f.Kind() == reflect.Bool:
+			out = append(out, boolFlag(f.Bool()))
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+			for j := range f.Len() {
+				out = append(out, f.Index(j).String())
+			}
+		default:
+			out = append(out, f.Interface())
 		}
-		out[i] = f.Interface()
 	}
 	return out
 }

@@ -282,7 +282,7 @@ func (s *Store) ticketOp(ctx context.Context, id, actor, op string) (channel, co
 		queue = ""
 	}
 	k := keysOf(ch, co)
-	res, err = ticketScript.run(ctx, s.rdb,
+	res, err = ticketScript.write(ctx, s,
 		ticketKeys{
 			Ticket: k.ticket, TicketMessages: k.ticketMessages, Tickets: k.tickets,
 			ChannelTickets: k.channelTickets(ch), TicketID: k.ticketID(id), Stream: k.queue, Conv: k.conv,

@@ -45,9 +45,9 @@ type UnblockResult struct {
 // all or nothing. Unblock is idempotent: unblocking a contact that is not
 // blocked and has no ticket changes nothing but the audit trail. To release
 // a ticket while the contact has a release in progress, it answers busy,
-// changing nothing: the caller finishes that release first. With ARGV[15]
-// "1" (TicketsNone) it answers hasticket, changing nothing, when the contact
-// has an open ticket.
+// changing nothing: the caller finishes that release first. With
+// RefuseTicket (TicketsNone) it answers hasticket, changing nothing, when the
+// contact has an open ticket.
 //
 // Deleting the ticket removes its ticket id key, which Redis Cluster wants in
 // KEYS like every key a script touches: the caller reads the open ticket's id
@@ -132,7 +132,7 @@ func (s *Store) Unblock(ctx context.Context, channel, contact, actor string, mod
 		if err != nil && err != redis.Nil {
 			return UnblockResult{}, storeErr(err)
 		}
-		res, err := unblockScript.run(ctx, s.rdb,
+		res, err := unblockScript.write(ctx, s,
 			unblockKeys{
 				Block: k.block, Blocked: k.blocked, Audit: k.audit, Ticket: k.ticket,
 				TicketMessages: k.ticketMessages, Tickets: k.tickets, ChannelTickets: k.channelTickets(channel),

@@ -5,17 +5,11 @@
 -- the block ended or ''}.
 local enabled = redis.call('HGET', K.settings, 'block_contact_enabled') or A.default_enabled
 if enabled ~= '1' then return {'disabled', ''} end
-redis.call('DEL', K.block)
-redis.call('HSET', K.block, 'channel', A.channel, 'contact', A.contact, 'note', A.note,
-  'action', A.action, 'blocked_by', A.actor, 'blocked_at', A.now, 'expires_at', A.expires)
-if A.expires ~= '' then redis.call('PEXPIREAT', K.block, A.expires) end
-redis.call('ZADD', K.blocked, 0, A.member)
-local conv = redis.call('HGET', K.conv, 'id') or ''
+blockContact(K.block, K.blocked, {channel = A.channel, contact = A.contact, note = A.note,
+  action = A.action, actor = A.actor, now = A.now, expires = A.expires, member = A.member})
+local conv, endedNow = endConversation(K.conv, 'blocked', A.now)
 local ended = ''
-if redis.call('HGET', K.conv, 'status') == 'open' then
-  redis.call('HSET', K.conv, 'status', 'blocked', 'ended_at', A.now)
-  ended = conv
-end
+if endedNow then ended = conv end
 local n = {ch = A.channel, ct = A.channel_type, co = A.contact, conv = conv, blk = '1'}
 if ended ~= '' then
   n.id, n.type, n.ev = A.ended_id, 'conversation.ended', A.ended_payload
