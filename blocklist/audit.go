@@ -28,16 +28,6 @@ type AuditRecord struct {
 	Detail string `json:"detail"`
 }
 
-func auditArgs(key string, r AuditRecord) *redis.XAddArgs {
-	return &redis.XAddArgs{
-		Stream: key, MaxLen: auditMaxLen, Approx: true,
-		Values: []any{
-			"at", ms(r.At), "actor", r.Actor, "action", r.Action, "channel", r.Channel,
-			"contact", r.Contact, "ticket", r.Ticket, "detail", r.Detail,
-		},
-	}
-}
-
 // Audit returns one page of audit records, newest first, merged over every
 // bucket, and the cursor of the next page ("" after the last). Records are
 // ordered by their stream ids (the time the store added them, then a

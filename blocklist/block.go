@@ -19,40 +19,37 @@ import (
 // first write, so a refusal leaves no trace.
 //
 // The notices of a contact with a ticket release in progress wait at the end
-// of the release (emit; see release.go).
-//
-// KEYS: 1 settings, 2 block, 3 blocked index, 4 audit, 5 conversation,
-// 6 delivery stream, 7 release, 8 release list
-// ARGV: 1 channel, 2 contact, 3 note, 4 action, 5 actor, 6 now ms, 7 expires
-// ms or "", 8 index member, 9 default enabled, 10 audit detail, 11 channel
-// type, 12 contact.blocked id, 13 its payload, 14 conversation.ended id,
-// 15 its payload
-var blockScript = redis.NewScript(entryLua + `
-local enabled = redis.call('HGET', KEYS[1], 'block_contact_enabled') or ARGV[9]
-if enabled ~= '1' then return {'disabled', ''} end
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], 'channel', ARGV[1], 'contact', ARGV[2], 'note', ARGV[3],
-  'action', ARGV[4], 'blocked_by', ARGV[5], 'blocked_at', ARGV[6], 'expires_at', ARGV[7])
-if ARGV[7] ~= '' then redis.call('PEXPIREAT', KEYS[2], ARGV[7]) end
-redis.call('ZADD', KEYS[3], 0, ARGV[8])
-local conv = redis.call('HGET', KEYS[5], 'id') or ''
-local ended = ''
-if redis.call('HGET', KEYS[5], 'status') == 'open' then
-  redis.call('HSET', KEYS[5], 'status', 'blocked', 'ended_at', ARGV[6])
-  ended = conv
-end
-local function notice(id, typ, p)
-  emit(KEYS[6], KEYS[7], KEYS[8], {'id', id, 'tgt', 'helpdesk', 'type', typ, 'ch', ARGV[1],
-    'ct', ARGV[11], 'co', ARGV[2], 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned',
-    'auto', '0', 'blk', '1', 'ev', p})
-end
-if ended ~= '' then notice(ARGV[14], 'conversation.ended', ARGV[15]) end
-notice(ARGV[12], 'contact.blocked', ARGV[13])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', '` + strconv.Itoa(auditMaxLen) + `', '*',
-  'at', ARGV[6], 'actor', ARGV[5], 'action', 'block', 'channel', ARGV[1], 'contact', ARGV[2],
-  'ticket', '', 'detail', ARGV[10])
-return {'ok', ended}
-`)
+// of the release (enqueue; see release.go). See lua/block.lua.
+var blockScript = newLuaScript[blockKeys, blockArgs]("block", "entry", "audit", "contact")
+
+type blockKeys struct {
+	Settings        string `lua:"settings"`
+	Block           string `lua:"block"`
+	Blocked         string `lua:"blocked"` // blocked-contacts index
+	Audit           string `lua:"audit"`
+	Conv            string `lua:"conv"`
+	Stream          string `lua:"stream"` // delivery stream
+	Release         string `lua:"release"`
+	ReleaseMessages string `lua:"release_messages"`
+}
+
+type blockArgs struct {
+	Channel        string `lua:"channel"`
+	Contact        string `lua:"contact"`
+	Note           string `lua:"note"`
+	Action         string `lua:"action"`
+	Actor          string `lua:"actor"`
+	Now            int64  `lua:"now"`     // ms
+	Expires        string `lua:"expires"` // ms, or "" for never
+	Member         string `lua:"member"`  // blocked-index member
+	DefaultEnabled bool   `lua:"default_enabled"`
+	Detail         string `lua:"detail"` // of the audit record
+	ChannelType    string `lua:"channel_type"`
+	BlockedID      string `lua:"blocked_id"` // contact.blocked notice
+	BlockedPayload []byte `lua:"blocked_payload"`
+	EndedID        string `lua:"ended_id"` // conversation.ended notice
+	EndedPayload   []byte `lua:"ended_payload"`
+}
 
 // BlockRequest is what an agent asks for when blocking.
 type BlockRequest struct {
@@ -102,11 +99,17 @@ func (s *Store) Block(ctx context.Context, req BlockRequest) (BlockResult, error
 	}
 	blockedID, blockedP := notice("contact.blocked", now, e)
 	endedID, endedP := notice("conversation.ended", now, map[string]string{"status": "blocked", "reason": "contact.blocked"})
-	res, err := blockScript.Run(ctx, s.rdb,
-		[]string{k.settings, k.block, k.blocked, k.audit, k.conv, k.queue, k.release, k.releaseMessages},
-		req.Channel, req.Contact, req.Note, string(req.Action), req.Actor, ms(now), expires,
-		member(req.Channel, req.Contact), boolFlag(s.defaultEnabled), detail, info.Type,
-		blockedID, blockedP, endedID, endedP,
+	res, err := blockScript.write(ctx, s,
+		blockKeys{
+			Settings: k.settings, Block: k.block, Blocked: k.blocked, Audit: k.audit, Conv: k.conv,
+			Stream: k.queue, Release: k.release, ReleaseMessages: k.releaseMessages,
+		},
+		blockArgs{
+			Channel: req.Channel, Contact: req.Contact, Note: req.Note, Action: string(req.Action),
+			Actor: req.Actor, Now: ms(now), Expires: expires, Member: member(req.Channel, req.Contact),
+			DefaultEnabled: s.defaultEnabled, Detail: detail, ChannelType: info.Type,
+			BlockedID: blockedID, BlockedPayload: blockedP, EndedID: endedID, EndedPayload: endedP,
+		},
 	).StringSlice()
 	if err != nil {
 		return BlockResult{}, storeErr(err)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 )
 
 // Decision is what happened to one inbound event.
@@ -131,96 +130,52 @@ type Outcome struct {
 // 100 per message, so that no decision runs long.
 //
 // The delivery entry of a contact with a ticket release in progress waits at
-// the end of the release (emit; see release.go).
-//
-// KEYS: 1 settings, 2 dedupe, 3 block, 4 conversation, 5 conversation
-// messages, 6 open ticket, 7 ticket messages, 8 tickets index, 9 channel
-// tickets index, 10 new ticket id, 11 delivery stream, 12 recent contacts,
-// 13 recent previews, 14 release, 15 release list
-// ARGV: 1 channel, 2 contact, 3 dedupe ms, 4 now ms, 5 default enabled,
-// 6 envelope id, 7 payload, 8 forward target, 9 new conversation id, 10 new
-// ticket id, 11 channel type, 12 event type, 13 conversation ttl ms,
-// 14 conversation max messages, 15 traceparent, 16 payload without the raw
-// event (what the conversation keeps), 17 preview, 18 recent contacts kept,
-// 19 oldest recent ms kept, 20 recent contacts age ms, 21 ticket bound
+// the end of the release (enqueue; see release.go).
 //
 // It returns {decision, conversation, ticket, messages the ticket dropped}.
-var ingestScript = redis.NewScript(entryLua + `
-if not redis.call('SET', KEYS[2], ARGV[6], 'NX', 'PX', ARGV[3]) then
-  return {'duplicate', '', '', '0'}
-end
-local contact = ARGV[2]
-if contact ~= '' and ARGV[12] == 'message' then
-  local m = ARGV[1] .. '\0' .. contact
-  local cur = redis.call('ZSCORE', KEYS[12], m)
-  if not cur or tonumber(cur) <= tonumber(ARGV[4]) then
-    redis.call('ZADD', KEYS[12], ARGV[4], m)
-    redis.call('HSET', KEYS[13], m, ARGV[17])
-  end
-  local gone = redis.call('ZRANGEBYSCORE', KEYS[12], '-inf', '(' .. ARGV[19])
-  local over = redis.call('ZCARD', KEYS[12]) - #gone - tonumber(ARGV[18])
-  if over > 0 then
-    for _, x in ipairs(redis.call('ZRANGE', KEYS[12], #gone, #gone + over - 1)) do gone[#gone + 1] = x end
-  end
-  if #gone > 0 then
-    redis.call('ZREMRANGEBYRANK', KEYS[12], 0, #gone - 1)
-    for i = 1, #gone, 500 do redis.call('HDEL', KEYS[13], unpack(gone, i, math.min(i + 499, #gone))) end
-  end
-  redis.call('PEXPIRE', KEYS[12], ARGV[20])
-  redis.call('PEXPIRE', KEYS[13], ARGV[20])
-end
-local action = false
-if contact ~= '' then
-  local enabled = redis.call('HGET', KEYS[1], 'block_contact_enabled') or ARGV[5]
-  if enabled == '1' then action = redis.call('HGET', KEYS[3], 'action') end
-end
-if action == 'queue' then
-  local tid = redis.call('HGET', KEYS[6], 'id')
-  if not tid then
-    tid = ARGV[10]
-    redis.call('HSET', KEYS[6], 'id', tid, 'channel', ARGV[1], 'contact', contact, 'first_at', ARGV[4], 'count', 0)
-    redis.call('SET', KEYS[10], ARGV[1] .. '\0' .. contact)
-    redis.call('ZADD', KEYS[8], ARGV[4], tid)
-    redis.call('ZADD', KEYS[9], ARGV[4], tid)
-  end
-  local kept = redis.call('RPUSH', KEYS[7], ARGV[7])
-  local dropped = math.min(kept - tonumber(ARGV[21]), 100)
-  if dropped > 0 then
-    redis.call('LTRIM', KEYS[7], dropped, -1)
-    redis.call('HINCRBY', KEYS[6], 'dropped', dropped)
-    kept = kept - dropped
-  else
-    dropped = 0
-  end
-  redis.call('HSET', KEYS[6], 'count', kept, 'last_at', ARGV[4])
-  return {'queued', '', tid, tostring(dropped)}
-end
-local conv = ''
-local decision, target, queue, auto, blk = 'forwarded', ARGV[8], 'unassigned', '1', '0'
-if ARGV[8] == 'bot' then queue = 'bot' end
-if action then
-  decision, target, queue, auto, blk = 'recorded', 'helpdesk', 'unassigned', '0', '1'
-  conv = redis.call('HGET', KEYS[4], 'id') or ''
-elseif contact ~= '' then
-  conv = redis.call('HGET', KEYS[4], 'id')
-  if not conv or redis.call('HGET', KEYS[4], 'status') ~= 'open' then
-    conv = ARGV[9]
-    redis.call('DEL', KEYS[4], KEYS[5])
-    redis.call('HSET', KEYS[4], 'id', conv, 'channel', ARGV[1], 'contact', contact, 'status', 'open', 'started_at', ARGV[4])
-  end
-end
-if conv ~= '' then
-  redis.call('RPUSH', KEYS[5], '{"decision":"' .. decision .. '","message":' .. ARGV[16] .. '}')
-  redis.call('LTRIM', KEYS[5], -tonumber(ARGV[14]), -1)
-  redis.call('HSET', KEYS[4], 'last_at', ARGV[4])
-  redis.call('PEXPIRE', KEYS[4], ARGV[13])
-  redis.call('PEXPIRE', KEYS[5], ARGV[13])
-end
-emit(KEYS[11], KEYS[14], KEYS[15], {'id', ARGV[6], 'tgt', target, 'type', ARGV[12], 'ch', ARGV[1],
-  'ct', ARGV[11], 'co', contact, 'conv', conv, 'route', target, 'queue', queue, 'auto', auto,
-  'blk', blk, 'ev', ARGV[7], 'tp', ARGV[15]})
-return {decision, conv, '', '0'}
-`)
+var ingestScript = newLuaScript[ingestKeys, ingestArgs]("ingest", "entry")
+
+type ingestKeys struct {
+	Settings        string `lua:"settings"`
+	Dedupe          string `lua:"dedupe"`
+	Block           string `lua:"block"`
+	Conv            string `lua:"conv"`
+	ConvMessages    string `lua:"conv_messages"`
+	Ticket          string `lua:"ticket"` // the open ticket
+	TicketMessages  string `lua:"ticket_messages"`
+	Tickets         string `lua:"tickets"` // index of the bucket's tickets
+	ChannelTickets  string `lua:"channel_tickets"`
+	TicketID        string `lua:"ticket_id"` // key of NewTicket
+	Stream          string `lua:"stream"`    // delivery stream
+	Recent          string `lua:"recent"`
+	RecentPreview   string `lua:"recent_preview"`
+	Release         string `lua:"release"`
+	ReleaseMessages string `lua:"release_messages"`
+}
+
+type ingestArgs struct {
+	Channel         string `lua:"channel"`
+	Contact         string `lua:"contact"`
+	DedupeMS        int64  `lua:"dedupe_ms"`
+	Now             int64  `lua:"now"` // ms
+	DefaultEnabled  bool   `lua:"default_enabled"`
+	Envelope        string `lua:"envelope"` // id
+	Payload         []byte `lua:"payload"`  // the envelope payload
+	Target          string `lua:"target"`   // of a forwarded event: bot or helpdesk
+	NewConversation string `lua:"new_conversation"`
+	NewTicket       string `lua:"new_ticket"`
+	ChannelType     string `lua:"channel_type"`
+	EventType       string `lua:"event_type"`
+	ConvTTLMS       int64  `lua:"conv_ttl_ms"`
+	ConvMax         int    `lua:"conv_max"` // messages a conversation keeps
+	TraceParent     string `lua:"traceparent"`
+	ConvPayload     []byte `lua:"conv_payload"` // the payload without the raw event
+	Preview         string `lua:"preview"`
+	RecentKept      int    `lua:"recent_kept"`
+	RecentOldest    int64  `lua:"recent_oldest"` // ms
+	RecentAgeMS     int64  `lua:"recent_age_ms"`
+	TicketMax       int    `lua:"ticket_max"`
+}
 
 // Ingest decides and stores a batch of events, pipelined in one round trip
 // per Redis node. It returns one outcome per event, in order, only when every
@@ -231,12 +186,8 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 		return nil, nil
 	}
 	now := s.now()
-	type call struct {
-		keys []string
-		args []any
-		env  string
-	}
-	calls := make([]call, len(events))
+	calls := make([]scriptCall, len(events))
+	envs := make([]string, len(events))
 	for i, e := range events {
 		info, ok := s.channels[e.Channel]
 		if !ok {
@@ -251,7 +202,7 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 			}
 		}
 		env := newID("evt_")
-		p := appendPayload(make([]byte, 0, 256+len(e.Message)+len(e.Raw)), env, e.Type, e.Message, e.ReceivedAt, e.Raw, nil)
+		envs[i] = env
 		// An event without a contact is a passthrough: only the helpdesk
 		// hears of it, never the bot.
 		target := TargetHelpdesk
@@ -260,38 +211,30 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 		}
 		k := keysOf(e.Channel, e.Contact)
 		tid := newTicketID(k.bucket)
-		calls[i] = call{
-			keys: []string{
-				k.settings, k.dedupe(e.Channel, e.ID), k.block, k.conv, k.convMessages,
-				k.ticket, k.ticketMessages, k.tickets, k.channelTickets(e.Channel), k.ticketID(tid), k.queue,
-				k.recent(e.Channel), k.recentPreview(e.Channel), k.release, k.releaseMessages,
+		calls[i] = ingestScript.call(
+			ingestKeys{
+				Settings: k.settings, Dedupe: k.dedupe(e.Channel, e.ID), Block: k.block, Conv: k.conv,
+				ConvMessages: k.convMessages, Ticket: k.ticket, TicketMessages: k.ticketMessages,
+				Tickets: k.tickets, ChannelTickets: k.channelTickets(e.Channel), TicketID: k.ticketID(tid),
+				Stream: k.queue, Recent: k.recent(e.Channel), RecentPreview: k.recentPreview(e.Channel),
+				Release: k.release, ReleaseMessages: k.releaseMessages,
 			},
-			args: []any{
-				e.Channel, e.Contact, info.DedupeWindow.Milliseconds(), ms(now), boolFlag(s.defaultEnabled),
-				env, p, target, newID("conv_"), tid, info.Type, e.Type,
-				conversationTTL.Milliseconds(), conversationMessages, e.TraceParent,
-				appendPayload(make([]byte, 0, 128+len(e.Message)), env, e.Type, e.Message, e.ReceivedAt, nil, nil),
-				preview(e.Text), s.recentMax, ms(now.Add(-RecentContactsAge)), RecentContactsAge.Milliseconds(),
-				s.ticketMax,
+			ingestArgs{
+				Channel: e.Channel, Contact: e.Contact, DedupeMS: info.DedupeWindow.Milliseconds(),
+				Now: ms(now), DefaultEnabled: s.defaultEnabled, Envelope: env,
+				Payload: appendPayload(make([]byte, 0, 256+len(e.Message)+len(e.Raw)), env, e.Type, e.Message, e.ReceivedAt, e.Raw, nil),
+				Target:  target, NewConversation: newID("conv_"), NewTicket: tid, ChannelType: info.Type,
+				EventType: e.Type, ConvTTLMS: conversationTTL.Milliseconds(), ConvMax: conversationMessages,
+				TraceParent: e.TraceParent,
+				ConvPayload: appendPayload(make([]byte, 0, 128+len(e.Message)), env, e.Type, e.Message, e.ReceivedAt, nil, nil),
+				Preview:     preview(e.Text), RecentKept: s.recentMax, RecentOldest: ms(now.Add(-RecentContactsAge)),
+				RecentAgeMS: RecentContactsAge.Milliseconds(), TicketMax: s.ticketMax,
 			},
-			env: env,
-		}
+		)
 	}
-	sc := make([]scriptCall, len(calls))
-	for i, c := range calls {
-		sc[i] = scriptCall{script: ingestScript, keys: c.keys, args: c.args}
-	}
-	if err := s.batch.do(ctx, sc); err != nil {
-		return nil, storeErr(err)
-	}
-	for _, c := range sc {
-		if err := c.cmd.Err(); err != nil {
-			return nil, storeErr(err)
-		}
-	}
-	cmds := make([]*redis.Cmd, len(sc))
-	for i := range sc {
-		cmds[i] = sc[i].cmd
+	cmds, err := s.write(ctx, calls...)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Outcome, len(cmds))
 	for i, c := range cmds {
@@ -302,7 +245,7 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 		dropped, _ := strconv.Atoi(res[3])
 		out[i] = Outcome{Decision: Decision(res[0]), Conversation: res[1], Ticket: res[2], Dropped: dropped}
 		if out[i].Decision != Duplicate {
-			out[i].Envelope = calls[i].env
+			out[i].Envelope = envs[i]
 		}
 	}
 	return out, nil

@@ -116,14 +116,20 @@ func (s *Store) dropStale(ctx context.Context, members []string) {
 	for _, m := range members {
 		ch, co, _ := strings.Cut(m, "\x00")
 		k := keysOf(ch, co)
-		_ = dropStaleScript.Run(ctx, s.rdb, []string{k.block, k.blocked}, m).Err()
+		_ = dropStaleScript.run(ctx, s.rdb, dropStaleKeys{Block: k.block, Blocked: k.blocked}, dropStaleArgs{Member: m}).Err()
 	}
 }
 
-var dropStaleScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
-return 0
-`)
+var dropStaleScript = newLuaScript[dropStaleKeys, dropStaleArgs]("drop_stale")
+
+type dropStaleKeys struct {
+	Block   string `lua:"block"`
+	Blocked string `lua:"blocked"`
+}
+
+type dropStaleArgs struct {
+	Member string `lua:"member"`
+}
 
 func encodeCursor(m string) string { return base64.RawURLEncoding.EncodeToString([]byte(m)) }
 

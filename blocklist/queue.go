@@ -67,24 +67,29 @@ func (s *Store) EnsureQueues(ctx context.Context) error {
 }
 
 // leaseScript takes the shard's lease when it is free or already ours, and
-// extends it. KEYS: lease; ARGV: owner, ttl ms.
-var leaseScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
-`)
+// extends it (lua/lease.lua).
+var leaseScript = newLuaScript[leaseKeys, leaseArgs]("lease")
+
+type leaseKeys struct {
+	Lease string `lua:"lease"`
+}
+
+type leaseArgs struct {
+	Owner string `lua:"owner"`
+	TTLMS int64  `lua:"ttl_ms"`
+}
 
 // releaseLeaseScript gives the lease up if it is ours.
-var releaseLeaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 0
-`)
+var releaseLeaseScript = newLuaScript[leaseKeys, ownerArgs]("release_lease")
+
+type ownerArgs struct {
+	Owner string `lua:"owner"`
+}
 
 // AcquireLease takes or renews the shard's delivery lease for owner; it
 // reports whether owner holds it now.
 func (s *Store) AcquireLease(ctx context.Context, shard int, owner string, ttl time.Duration) (bool, error) {
-	n, err := leaseScript.Run(ctx, s.rdb, []string{keysOfBucket(shard).lease}, owner, ttl.Milliseconds()).Int()
+	n, err := leaseScript.run(ctx, s.rdb, leaseKeys{Lease: keysOfBucket(shard).lease}, leaseArgs{Owner: owner, TTLMS: ttl.Milliseconds()}).Int()
 	if err != nil {
 		return false, storeErr(err)
 	}
@@ -93,7 +98,7 @@ func (s *Store) AcquireLease(ctx context.Context, shard int, owner string, ttl t
 
 // ReleaseLease gives up the shard's lease if owner holds it.
 func (s *Store) ReleaseLease(ctx context.Context, shard int, owner string) error {
-	return storeErr(releaseLeaseScript.Run(ctx, s.rdb, []string{keysOfBucket(shard).lease}, owner).Err())
+	return storeErr(releaseLeaseScript.run(ctx, s.rdb, leaseKeys{Lease: keysOfBucket(shard).lease}, ownerArgs{Owner: owner}).Err())
 }
 
 // readScript hands up to count of the shard's entries to the group, only
@@ -103,20 +108,25 @@ func (s *Store) ReleaseLease(ctx context.Context, shard int, owner string) error
 // one step: no holder changes in between. It does not block; ReadShard waits
 // with a plain XREAD, which takes nothing.
 //
-// KEYS: lease, stream; ARGV: owner, count, id (">" new, "0" pending).
 // It returns -1 when owner does not hold the lease; else XREADGROUP's reply
 // when there is one (a pending read always has one); else, as nothing new
 // came, the id of the stream's last entry ("0-0" when it is empty): every
 // entry up to it was handed out already, so new ones come after it.
-var readScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local r = redis.call('XREADGROUP', 'GROUP', '` + queueGroup + `', '` + queueConsumer + `',
-  'COUNT', ARGV[2], 'STREAMS', KEYS[2], ARGV[3])
-if r then return r end
-local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-if #last == 0 then return '0-0' end
-return last[1][1]
-`)
+var readScript = newLuaScript[shardKeys, readArgs]("read")
+
+// shardKeys are a delivery shard's lease and stream.
+type shardKeys struct {
+	Lease  string `lua:"lease"`
+	Stream string `lua:"stream"`
+}
+
+type readArgs struct {
+	Owner    string `lua:"owner"`
+	Group    string `lua:"group"`
+	Consumer string `lua:"consumer"`
+	Count    int    `lua:"count"`
+	ID       string `lua:"id"` // ">" new, "0" pending
+}
 
 // ReadShard returns up to count deliveries of the shard for owner: with
 // pending, the ones read before and not yet acknowledged (after a crash or
@@ -152,7 +162,8 @@ func (s *Store) readShard(ctx context.Context, shard int, owner string, count in
 	if pending {
 		id = "0"
 	}
-	res, err := readScript.Run(ctx, s.rdb, []string{bk.lease, bk.queue}, owner, count, id).Result()
+	res, err := readScript.run(ctx, s.rdb, shardKeys{Lease: bk.lease, Stream: bk.queue},
+		readArgs{Owner: owner, Group: queueGroup, Consumer: queueConsumer, Count: count, ID: id}).Result()
 	if err != nil {
 		if strings.Contains(err.Error(), "NOGROUP") {
 			return nil, "", true, s.EnsureQueues(ctx)
@@ -241,14 +252,13 @@ func deliveryFrom(shard int, m redis.XMessage) Delivery {
 // ackScript acknowledges and removes delivered entries, but only while owner
 // holds the shard's lease: a replica that lost its lease leaves them to the
 // new holder, which delivers them again (at least once).
-// KEYS: lease, stream; ARGV: owner, ids...
-var ackScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local ids = {}
-for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
-redis.call('XACK', KEYS[2], '` + queueGroup + `', unpack(ids))
-return redis.call('XDEL', KEYS[2], unpack(ids))
-`)
+var ackScript = newLuaScript[shardKeys, ackArgs]("ack")
+
+type ackArgs struct {
+	Owner string   `lua:"owner"`
+	Group string   `lua:"group"`
+	IDs   []string `lua:"ids"` // stream ids
+}
 
 // Ack acknowledges delivered entries of the shard. It reports false when
 // owner no longer holds the lease (nothing was acknowledged).
@@ -257,12 +267,8 @@ func (s *Store) Ack(ctx context.Context, shard int, owner string, streamIDs ...s
 		return true, nil
 	}
 	bk := keysOfBucket(shard)
-	args := make([]any, 0, len(streamIDs)+1)
-	args = append(args, owner)
-	for _, id := range streamIDs {
-		args = append(args, id)
-	}
-	n, err := ackScript.Run(ctx, s.rdb, []string{bk.lease, bk.queue}, args...).Int()
+	n, err := ackScript.run(ctx, s.rdb, shardKeys{Lease: bk.lease, Stream: bk.queue},
+		ackArgs{Owner: owner, Group: queueGroup, IDs: streamIDs}).Int()
 	if err != nil {
 		return false, storeErr(err)
 	}
@@ -284,16 +290,24 @@ type DeadLetter struct {
 }
 
 // parkScript moves an entry from the shard's stream to its dead letters, if
-// owner still holds the lease. KEYS: lease, stream, dead, dead index;
-// ARGV: owner, stream id, dead-letter id, record, now ms.
-var parkScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
-redis.call('ZADD', KEYS[4], ARGV[5], ARGV[3])
-redis.call('XACK', KEYS[2], '` + queueGroup + `', ARGV[2])
-redis.call('XDEL', KEYS[2], ARGV[2])
-return 1
-`)
+// owner still holds the lease.
+var parkScript = newLuaScript[parkKeys, parkArgs]("park")
+
+type parkKeys struct {
+	Lease     string `lua:"lease"`
+	Stream    string `lua:"stream"`
+	Dead      string `lua:"dead"`
+	DeadIndex string `lua:"dead_index"`
+}
+
+type parkArgs struct {
+	Owner      string `lua:"owner"`
+	Group      string `lua:"group"`
+	StreamID   string `lua:"stream_id"`
+	DeadLetter string `lua:"dead_letter"` // id
+	Record     []byte `lua:"record"`
+	Now        int64  `lua:"now"`
+}
 
 // Park moves a delivery to the dead letters; it reports false when owner no
 // longer holds the shard's lease (nothing changed).
@@ -307,8 +321,9 @@ func (s *Store) Park(ctx context.Context, owner string, d Delivery, reason strin
 	if err != nil {
 		return false, fmt.Errorf("blocklist: park: %w", err)
 	}
-	n, err := parkScript.Run(ctx, s.rdb, []string{bk.lease, bk.queue, bk.dead, bk.deadIdx},
-		owner, d.StreamID, dl.ID, rec, ms(dl.ParkedAt)).Int()
+	n, err := parkScript.run(ctx, s.rdb,
+		parkKeys{Lease: bk.lease, Stream: bk.queue, Dead: bk.dead, DeadIndex: bk.deadIdx},
+		parkArgs{Owner: owner, Group: queueGroup, StreamID: d.StreamID, DeadLetter: dl.ID, Record: rec, Now: ms(dl.ParkedAt)}).Int()
 	if err != nil {
 		return false, storeErr(err)
 	}
@@ -360,26 +375,39 @@ func (s *Store) deadLetter(ctx context.Context, id string) (DeadLetter, error) {
 }
 
 // retryScript puts a parked delivery back on its shard's stream — unless it
-// is an automation delivery of a contact that is blocked now.
-// KEYS: 1 dead, 2 dead index, 3 stream, 4 settings, 5 block, 6 audit
-// ARGV: 1 id, 2 check blocklist (1/0), 3 default enabled, 4..16 stream
-// fields, 17 actor, 18 now ms
-var retryScript = redis.NewScript(`
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'missing' end
-if ARGV[2] == '1' then
-  local enabled = redis.call('HGET', KEYS[4], 'block_contact_enabled') or ARGV[3]
-  if enabled == '1' and redis.call('EXISTS', KEYS[5]) == 1 then return 'blocked' end
-end
-redis.call('XADD', KEYS[3], '*', 'id', ARGV[4], 'tgt', ARGV[5], 'type', ARGV[6], 'ch', ARGV[7],
-  'ct', ARGV[8], 'co', ARGV[9], 'conv', ARGV[10], 'route', ARGV[11], 'queue', ARGV[12],
-  'auto', ARGV[13], 'blk', ARGV[14], 'ev', ARGV[15], 'tp', ARGV[16])
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', '` + strconv.Itoa(auditMaxLen) + `', '*',
-  'at', ARGV[18], 'actor', ARGV[17], 'action', 'dead_letter.retry', 'channel', ARGV[7],
-  'contact', ARGV[9], 'ticket', '', 'detail', ARGV[1])
-return 'ok'
-`)
+// is an automation delivery of a contact that is blocked now (see
+// lua/retry.lua).
+var retryScript = newLuaScript[retryKeys, retryArgs]("retry", "entry", "audit")
+
+type retryKeys struct {
+	Dead      string `lua:"dead"`
+	DeadIndex string `lua:"dead_index"`
+	Stream    string `lua:"stream"`
+	Settings  string `lua:"settings"`
+	Block     string `lua:"block"`
+	Audit     string `lua:"audit"`
+}
+
+type retryArgs struct {
+	ID             string `lua:"id"`    // dead letter
+	Check          bool   `lua:"check"` // refuse a blocked contact's automation delivery
+	DefaultEnabled bool   `lua:"default_enabled"`
+	Envelope       string `lua:"envelope"`
+	Target         string `lua:"target"`
+	Type           string `lua:"type"`
+	Channel        string `lua:"channel"`
+	ChannelType    string `lua:"channel_type"`
+	Contact        string `lua:"contact"`
+	Conv           string `lua:"conv"`
+	Route          string `lua:"route"`
+	Queue          string `lua:"queue"`
+	Auto           bool   `lua:"auto"`
+	Blocked        bool   `lua:"blocked"`
+	Payload        []byte `lua:"payload"`
+	TraceParent    string `lua:"traceparent"`
+	Actor          string `lua:"actor"`
+	Now            int64  `lua:"now"`
+}
 
 // RetryDeadLetter queues a parked delivery again with the same envelope id.
 // The blocklist is checked again: a delivery to automation (bot, or helpdesk
@@ -395,12 +423,14 @@ func (s *Store) RetryDeadLetter(ctx context.Context, id, actor string) (DeadLett
 	bk := keysOfBucket(d.Shard)
 	ck := keysOf(d.Channel, d.Contact)
 	check := d.Contact != "" && d.Automation && !d.Blocked
-	res, err := retryScript.Run(ctx, s.rdb,
-		[]string{bk.dead, bk.deadIdx, bk.queue, ck.settings, ck.block, bk.audit},
-		id, boolFlag(check), boolFlag(s.defaultEnabled),
-		d.ID, d.Target, d.Type, d.Channel, d.ChannelType, d.Contact, d.Conversation, d.Route, d.Queue,
-		boolFlag(d.Automation), boolFlag(d.Blocked), string(d.Payload), d.TraceParent,
-		actor, ms(s.now()),
+	res, err := retryScript.write(ctx, s,
+		retryKeys{Dead: bk.dead, DeadIndex: bk.deadIdx, Stream: bk.queue, Settings: ck.settings, Block: ck.block, Audit: bk.audit},
+		retryArgs{
+			ID: id, Check: check, DefaultEnabled: s.defaultEnabled,
+			Envelope: d.ID, Target: d.Target, Type: d.Type, Channel: d.Channel, ChannelType: d.ChannelType,
+			Contact: d.Contact, Conv: d.Conversation, Route: d.Route, Queue: d.Queue, Auto: d.Automation,
+			Blocked: d.Blocked, Payload: d.Payload, TraceParent: d.TraceParent, Actor: actor, Now: ms(s.now()),
+		},
 	).Text()
 	if err != nil {
 		return DeadLetter{}, storeErr(err)
@@ -461,18 +491,16 @@ const replicasKey = "hw:replicas"
 
 // heartbeatScript scores registrations on Redis's clock, so that replicas
 // whose clocks disagree do not expire each other.
-var heartbeatScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return redis.call('ZCARD', KEYS[1])
-`)
+var heartbeatScript = newLuaScript[heartbeatKeys, leaseArgs]("heartbeat")
+
+type heartbeatKeys struct {
+	Replicas string `lua:"replicas"`
+}
 
 // Heartbeat registers owner as a live replica for ttl and returns how many
 // replicas are live; delivery shards are shared out by it.
 func (s *Store) Heartbeat(ctx context.Context, owner string, ttl time.Duration) (int, error) {
-	n, err := heartbeatScript.Run(ctx, s.rdb, []string{replicasKey}, owner, ttl.Milliseconds()).Int()
+	n, err := heartbeatScript.run(ctx, s.rdb, heartbeatKeys{Replicas: replicasKey}, leaseArgs{Owner: owner, TTLMS: ttl.Milliseconds()}).Int()
 	if err != nil {
 		return 0, storeErr(err)
 	}

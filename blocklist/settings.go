@@ -44,25 +44,38 @@ func (s *Store) Enabled(ctx context.Context) (bool, error) {
 // SetEnabled switches block_contact_enabled and records it in the audit.
 //
 // The setting is kept in every bucket so that the decision script reads it
-// from its own slot. The copies are written in one pipelined round trip (a
-// Cluster cannot take one transaction over many slots); the audit record goes
-// last, so an answer of 503 leaves at most some copies switched and no
-// record, and the admin repeats the request, which is idempotent.
+// from its own slot. The copies are written by one script each, through the
+// executor in one pipelined round trip (a Cluster cannot take one
+// transaction over many slots); bucket 0's also writes the audit record. An
+// answer of 503 may leave some copies switched; the admin repeats the
+// request, which is idempotent.
 func (s *Store) SetEnabled(ctx context.Context, actor string, enabled bool) error {
 	now := s.now()
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for b := range Buckets {
-			p.HSet(ctx, keysOfBucket(b).settings, settingEnabled, boolFlag(enabled))
-		}
-		return nil
-	})
-	if err != nil {
-		return storeErr(err)
+	calls := make([]scriptCall, Buckets)
+	for b := range Buckets {
+		bk := keysOfBucket(b)
+		calls[b] = settingsScript.call(settingsKeys{Settings: bk.settings, Audit: bk.audit}, settingsArgs{
+			Enabled: enabled, AuditIt: b == 0, Now: ms(now), Actor: actor,
+			Detail: settingEnabled + "=" + strconv.FormatBool(enabled),
+		})
 	}
-	return storeErr(s.rdb.XAdd(ctx, auditArgs(keysOfBucket(0).audit, AuditRecord{
-		At: now, Actor: actor, Action: "settings.update",
-		Detail: settingEnabled + "=" + strconv.FormatBool(enabled),
-	})).Err())
+	_, err := s.write(ctx, calls...)
+	return err
+}
+
+var settingsScript = newLuaScript[settingsKeys, settingsArgs]("settings", "audit")
+
+type settingsKeys struct {
+	Settings string `lua:"settings"`
+	Audit    string `lua:"audit"`
+}
+
+type settingsArgs struct {
+	Enabled bool   `lua:"enabled"`
+	AuditIt bool   `lua:"audit_it"` // write the audit record too
+	Now     int64  `lua:"now"`
+	Actor   string `lua:"actor"`
+	Detail  string `lua:"detail"`
 }
 
 func boolFlag(b bool) string {

@@ -183,8 +183,8 @@ func ValidateContact(contact string) error {
 // storeErr translates go-redis errors at the boundary: redis.Nil becomes
 // ErrNotFound, connection and availability failures ErrUnavailable.
 func storeErr(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
+		return err // translated already
 	}
 	if errors.Is(err, redis.Nil) {
 		return ErrNotFound
@@ -199,11 +199,19 @@ func storeErr(err error) error {
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 
-// unavailableReply reports whether a Redis error reply means the server cannot
-// serve now (rather than a bug in the request).
+// unavailableReplies are the error replies that mean the server cannot
+// serve now, rather than a bug in the request: the one table of them. A full
+// Redis with maxmemory-policy noeviction answers OOM to every write; one
+// whose last save failed answers MISCONF.
+var unavailableReplies = []string{
+	"LOADING", "CLUSTERDOWN", "MASTERDOWN", "READONLY", "TRYAGAIN", "BUSY", "NOREPLICAS",
+	"MOVED", "ASK", "OOM", "MISCONF",
+}
+
+// unavailableReply reports whether a Redis error reply is one of them.
 func unavailableReply(msg string) bool {
-	for _, p := range []string{"LOADING", "CLUSTERDOWN", "MASTERDOWN", "READONLY", "TRYAGAIN", "BUSY", "NOREPLICAS", "MOVED", "ASK"} {
-		if strings.HasPrefix(msg, p) {
+	for _, p := range unavailableReplies {
+		if strings.HasPrefix(msg, p+" ") || msg == p {
 			return true
 		}
 	}

@@ -54,49 +54,38 @@ type Release struct {
 	Messages int `json:"messages"`
 }
 
-// ticketScript releases or deletes one ticket by id and audits it. A release
-// only starts here (detachLua; release.go moves the messages): it answers
-// busy, changing nothing, while the contact has a release in progress, which
-// the caller finishes first.
-//
-// KEYS: 1 ticket, 2 ticket messages, 3 tickets index, 4 channel tickets
-// index, 5 ticket id key, 6 delivery stream, 7 conversation, 8 audit,
-// 9 release, 10 release list, 11 releases index
-// ARGV: 1 ticket id, 2 op (release|delete), 3 channel, 4 channel type,
-// 5 contact, 6 target, 7 queue, 8 notice id, 9 notice payload, 10 actor,
-// 11 now ms, 12 index member
-// It returns {"busy", ticket, messages, queue} of the release in progress,
-// {"missing"}, or {"ok", messages}.
-var ticketScript = redis.NewScript(entryLua + `
-local kt, ktm, kidx, kcidx, kq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6]
-local krel, krl, krels = KEYS[9], KEYS[10], KEYS[11]
-if ARGV[2] == 'release' and redis.call('EXISTS', krel) == 1 then
-  local r = redis.call('HMGET', krel, 'ticket', 'n', 'queue')
-  return {'busy', r[1] or '', r[2] or '0', r[3] or ''}
-end
-if redis.call('HGET', kt, 'id') ~= ARGV[1] then return {'missing'} end
-local tid, member, now = ARGV[1], ARGV[12], ARGV[11]
-local conv = redis.call('HGET', KEYS[7], 'id') or ''
-local ch, ct, co, target, queue = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local f = {'id', ARGV[8], 'tgt', 'helpdesk', 'type', 'ticket.' .. ARGV[2] .. 'd', 'ch', ch, 'ct', ct,
-  'co', co, 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned', 'auto', '0', 'blk', '1', 'ev', ARGV[9]}
-local n, dropped = 0, '0'
-if ARGV[2] == 'release' then
-` + detachLua + `
-  redis.call('RPUSH', krl, packEntry(f))
-else
-  n = redis.call('LLEN', ktm)
-  dropped = redis.call('HGET', kt, 'dropped') or '0'
-  redis.call('UNLINK', kt, ktm, KEYS[5])
-  redis.call('ZREM', kidx, tid)
-  redis.call('ZREM', kcidx, tid)
-  emit(kq, krel, krl, f)
-end
-redis.call('XADD', KEYS[8], 'MAXLEN', '~', '` + strconv.Itoa(auditMaxLen) + `', '*',
-  'at', now, 'actor', ARGV[10], 'action', 'ticket.' .. ARGV[2], 'channel', ch, 'contact', co,
-  'ticket', tid, 'detail', 'messages=' .. n .. ' dropped=' .. dropped .. ' routed_to=' .. queue)
-return {'ok', tostring(n)}
-`)
+// ticketScript releases or deletes one ticket by id and audits it (see
+// lua/ticket.lua).
+var ticketScript = newLuaScript[ticketKeys, ticketArgs]("ticket", "entry", "audit", "release")
+
+type ticketKeys struct {
+	Ticket          string `lua:"ticket"`
+	TicketMessages  string `lua:"ticket_messages"`
+	Tickets         string `lua:"tickets"`
+	ChannelTickets  string `lua:"channel_tickets"`
+	TicketID        string `lua:"ticket_id"`
+	Stream          string `lua:"stream"`
+	Conv            string `lua:"conv"`
+	Audit           string `lua:"audit"`
+	Release         string `lua:"release"`
+	ReleaseMessages string `lua:"release_messages"`
+	Releases        string `lua:"releases"`
+}
+
+type ticketArgs struct {
+	Ticket        string `lua:"ticket"` // id
+	Op            string `lua:"op"`     // release or delete
+	Channel       string `lua:"channel"`
+	ChannelType   string `lua:"channel_type"`
+	Contact       string `lua:"contact"`
+	Target        string `lua:"target"` // where released messages go
+	Queue         string `lua:"queue"`
+	NoticeID      string `lua:"notice_id"`
+	NoticePayload []byte `lua:"notice_payload"`
+	Actor         string `lua:"actor"`
+	Now           int64  `lua:"now"`
+	Member        string `lua:"member"` // releases-index member
+}
 
 // ticketRef finds the channel and contact of a ticket id.
 func (s *Store) ticketRef(ctx context.Context, id string) (channel, contact string, err error) {
@@ -143,23 +132,20 @@ type TicketRequest struct {
 	Cursor string
 }
 
-// ticketPageScript reads a ticket and one page of its messages at once.
-// Messages are numbered from 1 in the order they came; the ticket drops the
-// lowest numbers first, so message number m is at list index m - dropped - 1.
-// KEYS: ticket, ticket messages; ARGV: ticket id, first number wanted, limit.
-// It returns nil when the ticket is not open, else {the ticket's fields, the
-// first number read, the list's length, the messages}.
-var ticketPageScript = redis.NewScript(`
-local t = redis.call('HGETALL', KEYS[1])
-local h = {}
-for i = 1, #t, 2 do h[t[i]] = t[i + 1] end
-if h['id'] ~= ARGV[1] then return false end
-local dropped = tonumber(h['dropped'] or '0')
-local from = math.max(tonumber(ARGV[2]), dropped + 1)
-local start = from - dropped - 1
-local msgs = redis.call('LRANGE', KEYS[2], start, start + tonumber(ARGV[3]) - 1)
-return {t, from, redis.call('LLEN', KEYS[2]), msgs}
-`)
+// ticketPageScript reads a ticket and one page of its messages (see
+// lua/ticket_page.lua).
+var ticketPageScript = newLuaScript[ticketPageKeys, ticketPageArgs]("ticket_page", "entry")
+
+type ticketPageKeys struct {
+	Ticket         string `lua:"ticket"`
+	TicketMessages string `lua:"ticket_messages"`
+}
+
+type ticketPageArgs struct {
+	Ticket string `lua:"ticket"` // id
+	From   int64  `lua:"from"`   // first message number wanted
+	Limit  int    `lua:"limit"`
+}
 
 // GetTicket returns the open ticket with one page of its messages, oldest
 // first. A page never repeats a message; messages the ticket drops while a
@@ -183,7 +169,9 @@ func (s *Store) GetTicket(ctx context.Context, req TicketRequest) (TicketDetail,
 		return TicketDetail{}, err
 	}
 	k := keysOf(ch, co)
-	res, err := ticketPageScript.Run(ctx, s.rdb, []string{k.ticket, k.ticketMessages}, req.ID, from, req.Limit).Slice()
+	res, err := ticketPageScript.run(ctx, s.rdb,
+		ticketPageKeys{Ticket: k.ticket, TicketMessages: k.ticketMessages},
+		ticketPageArgs{Ticket: req.ID, From: from, Limit: req.Limit}).Slice()
 	if err == redis.Nil {
 		return TicketDetail{}, fmt.Errorf("%w: ticket %q", ErrNotFound, req.ID)
 	}
@@ -294,10 +282,16 @@ func (s *Store) ticketOp(ctx context.Context, id, actor, op string) (channel, co
 		queue = ""
 	}
 	k := keysOf(ch, co)
-	res, err = ticketScript.Run(ctx, s.rdb,
-		[]string{k.ticket, k.ticketMessages, k.tickets, k.channelTickets(ch), k.ticketID(id), k.queue, k.conv, k.audit,
-			k.release, k.releaseMessages, k.releases},
-		id, op, ch, info.Type, co, target, queue, nid, np, actor, ms(now), member(ch, co),
+	res, err = ticketScript.write(ctx, s,
+		ticketKeys{
+			Ticket: k.ticket, TicketMessages: k.ticketMessages, Tickets: k.tickets,
+			ChannelTickets: k.channelTickets(ch), TicketID: k.ticketID(id), Stream: k.queue, Conv: k.conv,
+			Audit: k.audit, Release: k.release, ReleaseMessages: k.releaseMessages, Releases: k.releases,
+		},
+		ticketArgs{
+			Ticket: id, Op: op, Channel: ch, ChannelType: info.Type, Contact: co, Target: target,
+			Queue: queue, NoticeID: nid, NoticePayload: np, Actor: actor, Now: ms(now), Member: member(ch, co),
+		},
 	).StringSlice()
 	if err != nil {
 		return "", "", nil, "", storeErr(err)

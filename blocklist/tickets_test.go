@@ -270,8 +270,20 @@ type lostReplies struct {
 }
 
 func (h *lostReplies) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessPipelineHook loses replies in the executor's pipelines, where the
+// store's writes go.
 func (h *lostReplies) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, cmd := range cmds {
+			if cmd.Err() == nil && isReleaseChunk(cmd) && h.chunks.Add(1) == h.lose.Load() {
+				cmd.SetErr(errors.New("test: reply lost"))
+				err = cmd.Err()
+			}
+		}
+		return err
+	}
 }
 func (h *lostReplies) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
@@ -436,7 +448,14 @@ type before struct {
 
 func (h *before) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h *before) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			if h.match(cmd) && h.armed.CompareAndSwap(true, false) {
+				h.do()
+			}
+		}
+		return next(ctx, cmds)
+	}
 }
 func (h *before) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
@@ -634,24 +653,49 @@ type refuseChunks struct {
 }
 
 func (h *refuseChunks) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessPipelineHook refuses in the executor's pipelines, where the
+// store's writes go: the refused calls are not sent, the others are.
 func (h *refuseChunks) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		var sent []redis.Cmder
+		var refused error
+		for _, cmd := range cmds {
+			if h.refuses(cmd) {
+				refused = errors.New("test: chunk refused")
+				cmd.SetErr(refused)
+				continue
+			}
+			sent = append(sent, cmd)
+		}
+		if len(sent) > 0 {
+			if err := next(ctx, sent); err != nil {
+				return err
+			}
+		}
+		return refused
+	}
+}
+
+// refuses reports whether cmd is a release chunk of the refused contact.
+func (h *refuseChunks) refuses(cmd redis.Cmder) bool {
+	if !h.armed.Load() || !isReleaseChunk(cmd) {
+		return false
+	}
+	k := cmd.Args()[3].(string)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.key == "" {
+		h.key = k
+	}
+	return h.key == k
 }
 func (h *refuseChunks) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if h.armed.Load() && isReleaseChunk(cmd) {
-			k := cmd.Args()[3].(string)
-			h.mu.Lock()
-			if h.key == "" {
-				h.key = k
-			}
-			refused := h.key == k
-			h.mu.Unlock()
-			if refused {
-				err := errors.New("test: chunk refused")
-				cmd.SetErr(err)
-				return err
-			}
+		if h.refuses(cmd) {
+			err := errors.New("test: chunk refused")
+			cmd.SetErr(err)
+			return err
 		}
 		return next(ctx, cmd)
 	}

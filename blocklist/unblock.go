@@ -45,9 +45,9 @@ type UnblockResult struct {
 // all or nothing. Unblock is idempotent: unblocking a contact that is not
 // blocked and has no ticket changes nothing but the audit trail. To release
 // a ticket while the contact has a release in progress, it answers busy,
-// changing nothing: the caller finishes that release first. With ARGV[15]
-// "1" (TicketsNone) it answers hasticket, changing nothing, when the contact
-// has an open ticket.
+// changing nothing: the caller finishes that release first. With
+// RefuseTicket (TicketsNone) it answers hasticket, changing nothing, when the
+// contact has an open ticket.
 //
 // Deleting the ticket removes its ticket id key, which Redis Cluster wants in
 // KEYS like every key a script touches: the caller reads the open ticket's id
@@ -55,60 +55,42 @@ type UnblockResult struct {
 // by the time the script runs (one was opened, released or deleted since),
 // the script answers changed, changing nothing, and the caller reads again.
 //
-// KEYS: 1 block, 2 blocked index, 3 audit, 4 ticket, 5 ticket messages,
-// 6 tickets index, 7 channel tickets index, 8 delivery stream,
-// 9 conversation, 10 release, 11 release list, 12 releases index,
-// 13 ticket id key of ARGV[14]
-// ARGV: 1 channel, 2 contact, 3 index member, 4 actor, 5 now ms, 6 mode,
-// 7 channel type, 8 target, 9 queue, 10 ticket notice id, 11 its payload,
-// 12 contact.unblocked id, 13 its payload, 14 the open ticket's id or "",
-// 15 refuse an open ticket (1 or 0)
-// It returns {"changed"}, {"hasticket"}, {"busy"} or {"ok", existed,
-// released, deleted} (1 or 0 each).
-var unblockScript = redis.NewScript(entryLua + `
-local kt, ktm, kidx, kcidx, kq = KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local krel, krl, krels = KEYS[10], KEYS[11], KEYS[12]
-local tid = redis.call('HGET', kt, 'id')
-if (tid or '') ~= ARGV[14] then return {'changed'} end
-if tid and ARGV[15] == '1' then return {'hasticket'} end
-if tid and ARGV[6] == 'release' and redis.call('EXISTS', krel) == 1 then return {'busy'} end
-local existed = redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[3])
-local conv = redis.call('HGET', KEYS[9], 'id') or ''
-local ch, ct, co, target, queue = ARGV[1], ARGV[7], ARGV[2], ARGV[8], ARGV[9]
-local member, now = ARGV[3], ARGV[5]
-local released, deleted, n, dropped = 0, 0, 0, '0'
-if tid then
-  local typ = 'ticket.released'
-  if ARGV[6] ~= 'release' then typ = 'ticket.deleted' end
-  local f = {'id', ARGV[10], 'tgt', 'helpdesk', 'type', typ, 'ch', ch, 'ct', ct,
-    'co', co, 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned', 'auto', '0', 'blk', '1', 'ev', ARGV[11]}
-  if ARGV[6] == 'release' then
-` + detachLua + `
-    redis.call('RPUSH', krl, packEntry(f))
-    released = 1
-  else
-    n = redis.call('LLEN', ktm)
-    dropped = redis.call('HGET', kt, 'dropped') or '0'
-    redis.call('UNLINK', kt, ktm, KEYS[13])
-    redis.call('ZREM', kidx, tid)
-    redis.call('ZREM', kcidx, tid)
-    emit(kq, krel, krl, f)
-    deleted = 1
-  end
-end
-if existed == 1 then
-  emit(kq, krel, krl, {'id', ARGV[12], 'tgt', 'helpdesk', 'type', 'contact.unblocked', 'ch', ch,
-    'ct', ct, 'co', co, 'conv', conv, 'route', 'helpdesk', 'queue', 'unassigned', 'auto', '0',
-    'blk', '0', 'ev', ARGV[13]})
-end
-local detail = 'tickets=' .. ARGV[6]
-if tid then detail = detail .. ' ticket=' .. tid .. ' messages=' .. n .. ' dropped=' .. dropped end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', '` + strconv.Itoa(auditMaxLen) + `', '*',
-  'at', now, 'actor', ARGV[4], 'action', 'unblock', 'channel', ch, 'contact', co,
-  'ticket', tid or '', 'detail', detail)
-return {'ok', tostring(existed), tostring(released), tostring(deleted)}
-`)
+// See lua/unblock.lua.
+var unblockScript = newLuaScript[unblockKeys, unblockArgs]("unblock", "entry", "audit", "release")
+
+type unblockKeys struct {
+	Block           string `lua:"block"`
+	Blocked         string `lua:"blocked"`
+	Audit           string `lua:"audit"`
+	Ticket          string `lua:"ticket"`
+	TicketMessages  string `lua:"ticket_messages"`
+	Tickets         string `lua:"tickets"`
+	ChannelTickets  string `lua:"channel_tickets"`
+	Stream          string `lua:"stream"`
+	Conv            string `lua:"conv"`
+	Release         string `lua:"release"`
+	ReleaseMessages string `lua:"release_messages"`
+	Releases        string `lua:"releases"`
+	TicketID        string `lua:"ticket_id"` // of Ticket
+}
+
+type unblockArgs struct {
+	Channel             string `lua:"channel"`
+	Contact             string `lua:"contact"`
+	Member              string `lua:"member"`
+	Actor               string `lua:"actor"`
+	Now                 int64  `lua:"now"`
+	Mode                string `lua:"mode"` // release or delete
+	ChannelType         string `lua:"channel_type"`
+	Target              string `lua:"target"`
+	Queue               string `lua:"queue"`
+	TicketNoticeID      string `lua:"ticket_notice_id"`
+	TicketNoticePayload []byte `lua:"ticket_notice_payload"`
+	UnblockedID         string `lua:"unblocked_id"`
+	UnblockedPayload    []byte `lua:"unblocked_payload"`
+	Ticket              string `lua:"ticket"` // the open ticket's id, or ""
+	RefuseTicket        bool   `lua:"refuse_ticket"`
+}
 
 // Unblock lifts the contact's block and handles its blocked tickets as mode
 // says; with TicketsNone it refuses a contact with an open ticket
@@ -121,14 +103,14 @@ func (s *Store) Unblock(ctx context.Context, channel, contact, actor string, mod
 	if err := ValidateContact(contact); err != nil {
 		return UnblockResult{}, err
 	}
-	refuse := "0"
+	refuse := false
 	switch mode {
 	case TicketsRelease, TicketsDelete:
 	case TicketsNone:
 		// The unblock of a contact without a ticket, which is what the
 		// script lets through, is the default one (release) releasing
 		// nothing: its audit and notice say so, as the contract has it.
-		mode, refuse = TicketsRelease, "1"
+		mode, refuse = TicketsRelease, true
 	default:
 		return UnblockResult{}, fmt.Errorf("%w: tickets must be release, delete or none", ErrInvalid)
 	}
@@ -150,11 +132,19 @@ func (s *Store) Unblock(ctx context.Context, channel, contact, actor string, mod
 		if err != nil && err != redis.Nil {
 			return UnblockResult{}, storeErr(err)
 		}
-		res, err := unblockScript.Run(ctx, s.rdb,
-			[]string{k.block, k.blocked, k.audit, k.ticket, k.ticketMessages, k.tickets, k.channelTickets(channel), k.queue, k.conv,
-				k.release, k.releaseMessages, k.releases, k.ticketID(tid)},
-			channel, contact, member(channel, contact), actor, ms(now), string(mode), info.Type,
-			target, queue, nid, np, uid, up, tid, refuse,
+		res, err := unblockScript.write(ctx, s,
+			unblockKeys{
+				Block: k.block, Blocked: k.blocked, Audit: k.audit, Ticket: k.ticket,
+				TicketMessages: k.ticketMessages, Tickets: k.tickets, ChannelTickets: k.channelTickets(channel),
+				Stream: k.queue, Conv: k.conv, Release: k.release, ReleaseMessages: k.releaseMessages,
+				Releases: k.releases, TicketID: k.ticketID(tid),
+			},
+			unblockArgs{
+				Channel: channel, Contact: contact, Member: member(channel, contact), Actor: actor,
+				Now: ms(now), Mode: string(mode), ChannelType: info.Type, Target: target, Queue: queue,
+				TicketNoticeID: nid, TicketNoticePayload: np, UnblockedID: uid, UnblockedPayload: up,
+				Ticket: tid, RefuseTicket: refuse,
+			},
 		).StringSlice()
 		if err != nil {
 			return UnblockResult{}, storeErr(err)

@@ -361,17 +361,30 @@ type beforeUnblock struct {
 }
 
 func (h *beforeUnblock) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessPipelineHook watches the store's pipelines, where its writes go.
 func (h *beforeUnblock) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			h.before(cmd)
+		}
+		return next(ctx, cmds)
+	}
 }
 func (h *beforeUnblock) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		a := cmd.Args()
-		if len(a) > 3 && (a[0] == "evalsha" || a[0] == "eval") && strings.Contains(fmt.Sprint(a[3]), "}:block:") &&
-			h.armed.CompareAndSwap(true, false) {
-			h.do()
-		}
+		h.before(cmd)
 		return next(ctx, cmd)
+	}
+}
+
+// before runs do, once armed, before the unblock script: the only script
+// whose first key is a contact's block entry.
+func (h *beforeUnblock) before(cmd redis.Cmder) {
+	a := cmd.Args()
+	if len(a) > 3 && (a[0] == "evalsha" || a[0] == "eval") && strings.Contains(fmt.Sprint(a[3]), "}:block:") &&
+		h.armed.CompareAndSwap(true, false) {
+		h.do()
 	}
 }
 

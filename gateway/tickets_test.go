@@ -165,32 +165,53 @@ type chunkWatch struct {
 
 func (w *chunkWatch) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (w *chunkWatch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		chunk := false
+		for _, cmd := range cmds {
+			chunk = chunk || isChunk(cmd)
+		}
+		if !chunk {
+			return next(ctx, cmds)
+		}
+		return w.around(func() error { return next(ctx, cmds) })
+	}
 }
+
 func (w *chunkWatch) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		a := cmd.Args()
-		if len(a) < 4 || (a[0] != "evalsha" && a[0] != "eval") || !strings.Contains(fmt.Sprint(a[3]), "}:rel:") {
+		if !isChunk(cmd) {
 			return next(ctx, cmd)
 		}
-		w.mu.Lock()
-		second := w.ran == 1 && len(w.answered) == 0
-		w.mu.Unlock()
-		if second {
-			start := time.Now()
-			status, err := w.webhook()
-			w.mu.Lock()
-			w.answered, w.errs, w.took = append(w.answered, status), append(w.errs, err), append(w.took, time.Since(start))
-			w.mu.Unlock()
-		}
-		err := next(ctx, cmd)
-		if err == nil {
-			w.mu.Lock()
-			w.ran++
-			w.mu.Unlock()
-		}
-		return err
+		return w.around(func() error { return next(ctx, cmd) })
 	}
+}
+
+// isChunk reports whether cmd runs the release chunk script: the only script
+// whose first key is a contact's release hash.
+func isChunk(cmd redis.Cmder) bool {
+	a := cmd.Args()
+	return len(a) >= 4 && (a[0] == "evalsha" || a[0] == "eval") && strings.Contains(fmt.Sprint(a[3]), "}:rel:")
+}
+
+// around runs a release chunk, and before the second one the webhook.
+func (w *chunkWatch) around(run func() error) error {
+	w.mu.Lock()
+	second := w.ran == 1 && len(w.answered) == 0
+	w.mu.Unlock()
+	if second {
+		start := time.Now()
+		status, err := w.webhook()
+		w.mu.Lock()
+		w.answered, w.errs, w.took = append(w.answered, status), append(w.errs, err), append(w.took, time.Since(start))
+		w.mu.Unlock()
+	}
+	err := run()
+	if err == nil {
+		w.mu.Lock()
+		w.ran++
+		w.mu.Unlock()
+	}
+	return err
 }
 
 // TestReleaseLetsOtherChannelsThrough releases a ticket of 20,000 messages

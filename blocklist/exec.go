@@ -2,11 +2,52 @@ package blocklist
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// The executor is the one place where the store's acknowledged writes
+// happen — the webhook decision, block and unblock, ticket actions and
+// their release chunks, settings, dead-letter retry: every one is a
+// scriptCall run by Store.write. It sends the calls of concurrent requests
+// in shared pipelines (batcher, below): grouped per node on a Cluster and in
+// order per node, EVALSHA with the script's text sent once when a server
+// answers NOSCRIPT, and every error translated in one table (storeErr,
+// unavailableReplies). This is where a replicated acknowledgement (WAIT)
+// belongs.
+
+// write runs calls as acknowledged writes and returns their replies, in
+// order. It fails, translated by storeErr, when the pipeline or any call
+// failed; a call may have run all the same, so the caller acknowledges
+// nothing. A script's nil reply (redis.Nil) is a reply, not a failure.
+func (s *Store) write(ctx context.Context, calls ...scriptCall) ([]*redis.Cmd, error) {
+	if err := s.batch.do(ctx, calls); err != nil {
+		return nil, storeErr(err)
+	}
+	cmds := make([]*redis.Cmd, len(calls))
+	for i := range calls {
+		if err := calls[i].cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, storeErr(err)
+		}
+		cmds[i] = calls[i].cmd
+	}
+	return cmds, nil
+}
+
+// write runs the script with k and a as an acknowledged write (Store.write)
+// and returns its reply; a failure, translated, is the reply's error.
+func (l *luaScript[K, A]) write(ctx context.Context, s *Store, k K, a A) *redis.Cmd {
+	cmds, err := s.write(ctx, l.call(k, a))
+	if err != nil {
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
+	return cmds[0]
+}
 
 // scriptCall is one run of a script, to be sent in a shared pipeline.
 type scriptCall struct {

@@ -1,0 +1,133 @@
+package blocklist_test
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// TestReleaseKeepsTraceParent: a queued message keeps the trace context of
+// the request that brought it through its ticket's release, by Unblock
+// Ticket and by Unblock All alike, as a forwarded message does. Ticket
+// messages used to be kept without it, and their deliveries started traces
+// of their own.
+func TestReleaseKeepsTraceParent(t *testing.T) {
+	s, rdb := newTicketStore(t, 0, 0)
+	const tp1 = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	const tp2 = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, c := range []struct {
+		contact, traceparent string
+		release              func(ticket string)
+	}{
+		{"Utp1", tp1, func(ticket string) {
+			if _, err := s.ReleaseTicket(t.Context(), ticket, "sam"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"Utp2", tp2, func(string) {
+			if _, err := s.Unblock(t.Context(), "line-main", "Utp2", "sam", blocklist.TicketsRelease); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		block(t, s, "line-main", c.contact)
+		e := textEvent("line-main", c.contact, "ev-"+c.contact, "hello")
+		e.TraceParent = c.traceparent
+		o := ingest(t, s, e)
+		if o[0].Decision != blocklist.Queued {
+			t.Fatalf("%+v, want queued", o[0])
+		}
+		c.release(o[0].Ticket)
+		var got []string
+		for _, e := range entries(t, rdb, c.contact) {
+			if e["type"] == "message" {
+				got = append(got, e["tp"])
+			}
+		}
+		if !slices.Equal(got, []string{c.traceparent}) {
+			t.Errorf("%s: released message's traceparent %q, want %q", c.contact, got, c.traceparent)
+		}
+	}
+}
+
+// TestReleaseOfOldTicketMessages: a ticket stored before ticket messages
+// were delivery entries (each message its envelope payload, JSON) still
+// reads and releases: its messages go where the release sends them, with
+// their id and type.
+func TestReleaseOfOldTicketMessages(t *testing.T) {
+	s, rdb := newTicketStore(t, 0, 0)
+	block(t, s, "line-main", "Uold")
+	o := queue(t, s, "Uold", "new")
+	ticket := o[0].Ticket
+	old := `{"id":"evt_old","type":"message","message":{"id":"m-old","type":"text","text":"old"},"received_at":"2026-01-01T00:00:00Z","raw":{}}`
+	key := ""
+	for _, k := range keysLike(t, rdb, "hw:{*}:tktmsg:*") {
+		key = k
+	}
+	if key == "" {
+		t.Fatal("no ticket message list")
+	}
+	if err := rdb.LPush(t.Context(), key, old).Err(); err != nil {
+		t.Fatal(err)
+	}
+	tk, err := s.GetTicket(t.Context(), blocklist.TicketRequest{ID: ticket, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pageTexts(t, tk.Messages); !slices.Equal(got, []string{"old", "new"}) {
+		t.Fatalf("ticket page %v, want [old new]", got)
+	}
+	if _, err := s.ReleaseTicket(t.Context(), ticket, "sam"); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries(t, rdb, "Uold") {
+		if e["type"] != "message" {
+			continue
+		}
+		var p struct{ Message struct{ Text string } }
+		if err := json.Unmarshal([]byte(e["ev"]), &p); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e["id"]+" "+e["tgt"]+" "+p.Message.Text)
+	}
+	if len(got) != 2 || got[0] != "evt_old helpdesk old" || got[1][len(got[1])-len("helpdesk new"):] != "helpdesk new" {
+		t.Fatalf("released %q, want the old message then the new, both to the helpdesk", got)
+	}
+}
+
+// entries returns the contact's delivery stream entries, in order.
+func entries(t *testing.T, rdb redis.UniversalClient, co string) []map[string]string {
+	t.Helper()
+	var out []map[string]string
+	for _, k := range keysLike(t, rdb, "hw:{*}:queue") {
+		xs, err := rdb.XRange(t.Context(), k, "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range xs {
+			if x.Values["co"] != co {
+				continue
+			}
+			e := map[string]string{}
+			for f, v := range x.Values {
+				e[f], _ = v.(string)
+			}
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func keysLike(t *testing.T, rdb redis.UniversalClient, pattern string) []string {
+	t.Helper()
+	keys, err := redistest.Keys(t.Context(), rdb, pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}

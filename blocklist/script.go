@@ -1,0 +1,152 @@
+package blocklist
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The store's Lua scripts are files under lua/: each script's own file,
+// after the library files it uses (lua/lib/), after a prelude generated from
+// two Go structs that name its KEYS and ARGV. A script reads K.settings and
+// A.channel, never KEYS[1] or ARGV[1] (a list of strings, the last
+// argument, is the rest of ARGV); a caller fills the structs, never a
+// list by position; and the struct is the one place that says what a script
+// takes. Every key a script touches must be a field of its keys struct:
+// Redis Cluster wants them all declared (TestScriptsDeclareKeys checks).
+//
+//go:embed lua
+var luaFiles embed.FS
+
+// luaScript is one of the store's scripts, run with the keys K and the
+// arguments A. K's fields are strings; A's are strings, integers, booleans
+// (sent as "1" or "0") or byte slices. Each field has a `lua:"name"` tag:
+// the name the script knows it by.
+type luaScript[K, A any] struct {
+	script *redis.Script
+	name   string
+	src    string
+}
+
+// newLuaScript composes the script lua/<name>.lua after the library files
+// lua/lib/<lib>.lua, in the order given. It panics on a missing file or a
+// struct field without a tag: both are programming errors, found by any
+// test that loads the package.
+func newLuaScript[K, A any](name string, libs ...string) *luaScript[K, A] {
+	var b strings.Builder
+	b.WriteString("-- " + name + ".lua, composed by blocklist/script.go\n")
+	b.WriteString(prelude("K", "KEYS", reflect.TypeFor[K]()))
+	b.WriteString(prelude("A", "ARGV", reflect.TypeFor[A]()))
+	b.WriteString("local AUDIT_MAXLEN = " + strconv.Itoa(auditMaxLen) + "\n")
+	for _, lib := range libs {
+		b.Write(mustLua("lua/lib/" + lib + ".lua"))
+	}
+	b.Write(mustLua("lua/" + name + ".lua"))
+	composed = append(composed, composedScript{
+		name: name, libs: libs, keys: fieldNames(reflect.TypeFor[K]()), args: fieldNames(reflect.TypeFor[A]()),
+	})
+	return &luaScript[K, A]{script: redis.NewScript(b.String()), name: name, src: b.String()}
+}
+
+// composedScript is what newLuaScript made of a script, for the tests that
+// check every script against its structs and the library.
+type composedScript struct {
+	name       string
+	libs       []string
+	keys, args []string // the names K and A give the script
+}
+
+var composed []composedScript
+
+func fieldNames(t reflect.Type) []string {
+	out := make([]string, t.NumField())
+	for i := range out {
+		out[i] = t.Field(i).Tag.Get("lua")
+	}
+	return out
+}
+
+func mustLua(path string) []byte {
+	src, err := luaFiles.ReadFile(path)
+	if err != nil {
+		panic("blocklist: " + err.Error())
+	}
+	return src
+}
+
+// prelude is the Lua line that names the elements of KEYS or ARGV (list)
+// after the fields of t: local K = {settings = KEYS[1], ...}.
+func prelude(table, list string, t reflect.Type) string {
+	var b strings.Builder
+	b.WriteString("local " + table + " = {")
+	for i := range t.NumField() {
+		name := t.Field(i).Tag.Get("lua")
+		if name == "" {
+			panic(fmt.Sprintf("blocklist: %s.%s has no lua tag", t.Name(), t.Field(i).Name))
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		f := t.Field(i)
+		if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String {
+			// A list of strings, the last field: the rest of the list.
+			if i != t.NumField()-1 {
+				panic(fmt.Sprintf("blocklist: %s.%s: a list must be the last field", t.Name(), f.Name))
+			}
+			b.WriteString(name + " = {unpack(" + list + ", " + strconv.Itoa(i+1) + ")}")
+			continue
+		}
+		b.WriteString(name + " = " + list + "[" + strconv.Itoa(i+1) + "]")
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// keys returns k's fields in order: the script's KEYS.
+func keyList(k any) []string {
+	v := reflect.ValueOf(k)
+	out := make([]string, v.NumField())
+	for i := range out {
+		out[i] = v.Field(i).String()
+	}
+	return out
+}
+
+// argList returns a's fields in order: the script's ARGV. A list of strings
+// (the last field) gives each of its elements.
+func argList(a any) []any {
+	v := reflect.ValueOf(a)
+	out := make([]any, 0, v.NumField())
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch {
+		case f.Kind() == reflect.Bool:
+			out = append(out, boolFlag(f.Bool()))
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+			for j := range f.Len() {
+				out = append(out, f.Index(j).String())
+			}
+		default:
+			out = append(out, f.Interface())
+		}
+	}
+	return out
+}
+
+// run runs the script on rdb, loading it when the server does not have it.
+func (s *luaScript[K, A]) run(ctx context.Context, rdb redis.Scripter, k K, a A) *redis.Cmd {
+	return s.script.Run(ctx, rdb, keyList(k), argList(a)...)
+}
+
+// call is the script with k and a, to be sent in a shared pipeline.
+func (s *luaScript[K, A]) call(k K, a A) scriptCall {
+	return scriptCall{script: s.script, keys: keyList(k), args: argList(a)}
+}
+
+// source is the composed script, for tests.
+func (s *luaScript[K, A]) source() string { return s.src }
