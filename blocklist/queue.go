@@ -239,6 +239,12 @@ func streamEntries(reply any) ([]redis.XMessage, error) {
 	return out, nil
 }
 
+// entryFieldNames are the fields of a delivery stream entry, in the order
+// lua/lib/entry.lua (entryFields) writes them; deliveryFrom reads each.
+var entryFieldNames = []string{"id", "tgt", "type", "ch", "ct", "co", "conv", "route", "queue", "auto", "blk", "ev", "tp"}
+
+// deliveryFrom decodes a delivery stream entry: the reader of the codec
+// whose writer is lua/lib/entry.lua.
 func deliveryFrom(shard int, m redis.XMessage) Delivery {
 	str := func(k string) string { v, _ := m.Values[k].(string); return v }
 	return Delivery{

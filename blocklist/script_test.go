@@ -2,10 +2,13 @@ package blocklist
 
 import (
 	"io/fs"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // TestLuaScripts checks every script file against the struct that names its
@@ -65,6 +68,34 @@ func TestLuaScripts(t *testing.T) {
 	} {
 		if n := strings.Count(string(mustLua(lib.file)), "'XADD'"); n != 1 {
 			t.Errorf("%s: %d XADDs; the one place that writes %s has one", lib.file, n, lib.writes)
+		}
+	}
+}
+
+// TestEntryCodec: the delivery entry's writer (lua/lib/entry.lua) and reader
+// (deliveryFrom) agree: the library writes exactly entryFieldNames, in order,
+// and the reader gives each of them its own place in a Delivery.
+func TestEntryCodec(t *testing.T) {
+	src := string(mustLua("lua/lib/entry.lua"))
+	body := src[strings.Index(src, "local function entryFields(e)"):]
+	body = body[:strings.Index(body, "\nend")]
+	var written []string
+	for _, m := range regexp.MustCompile(`'([a-z]+)', e\.`).FindAllStringSubmatch(body, -1) {
+		written = append(written, m[1])
+	}
+	if !slices.Equal(written, entryFieldNames) {
+		t.Fatalf("entry.lua writes %v; the reader knows %v", written, entryFieldNames)
+	}
+	// Each field set alone changes the Delivery read.
+	for _, f := range entryFieldNames {
+		values := map[string]any{}
+		for _, g := range entryFieldNames {
+			values[g] = "0"
+		}
+		base := deliveryFrom(0, redis.XMessage{ID: "1-1", Values: values})
+		values[f] = "1"
+		if d := deliveryFrom(0, redis.XMessage{ID: "1-1", Values: values}); reflect.DeepEqual(d, base) {
+			t.Errorf("the reader ignores the field %s", f)
 		}
 	}
 }
