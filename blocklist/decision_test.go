@@ -17,6 +17,7 @@ import (
 // key it writes, by kind. It runs on the topology the environment selects:
 // one server, Cluster or Sentinel.
 func TestDecision(t *testing.T) {
+	redistest.Parallel(t)
 	type entry struct{ tgt, route, queue, auto, blk string }
 	for _, tc := range []struct {
 		name string
@@ -123,6 +124,7 @@ func TestDecision(t *testing.T) {
 		ch: "bot-chan", contact: "Udec", typ: "duplicate", decision: blocklist.Duplicate,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
+			redistest.Parallel(t)
 			rdb := redistest.StartTopology(t).Client()
 			s := newStore(t, rdb, true)
 			if tc.setup != nil {

@@ -16,6 +16,7 @@ import (
 // messages used to be kept without it, and their deliveries started traces
 // of their own.
 func TestReleaseKeepsTraceParent(t *testing.T) {
+	redistest.Parallel(t)
 	s, rdb := newTicketStore(t, 0, 0)
 	const tp1 = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	const tp2 = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -59,6 +60,7 @@ func TestReleaseKeepsTraceParent(t *testing.T) {
 // reads and releases: its messages go where the release sends them, with
 // their id and type.
 func TestReleaseOfOldTicketMessages(t *testing.T) {
+	redistest.Parallel(t)
 	s, rdb := newTicketStore(t, 0, 0)
 	block(t, s, "line-main", "Uold")
 	o := queue(t, s, "Uold", "new")

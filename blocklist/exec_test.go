@@ -17,6 +17,7 @@ import (
 // write frees memory — a block starts by deleting the old entry — Redis lets
 // run to the end, for atomicity: it succeeds, and says so.)
 func TestFullRedisIsUnavailable(t *testing.T) {
+	redistest.Parallel(t)
 	srv := redistest.Start(t)
 	rdb := srv.Client()
 	s := newStore(t, rdb, true)

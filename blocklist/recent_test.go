@@ -92,6 +92,7 @@ func contactsInBucket(ch string, bucket, n int) []string {
 }
 
 func TestRecentContactsPaging(t *testing.T) {
+	redistest.Parallel(t)
 	start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name  string
@@ -172,6 +173,7 @@ func TestRecentContactsPaging(t *testing.T) {
 }
 
 func TestRecentContactsItems(t *testing.T) {
+	redistest.Parallel(t)
 	rdb := redistest.StartTopology(t).Client()
 	// Real time: block expiry is also Redis's own (PEXPIREAT).
 	start := time.Now().UTC().Truncate(time.Millisecond)
@@ -259,6 +261,7 @@ func TestRecentContactsItems(t *testing.T) {
 // TestRecentContactsIndexedDecisions: forwarded, recorded and queued events
 // of a contact are indexed; duplicates and passthrough events are not.
 func TestRecentContactsIndexedDecisions(t *testing.T) {
+	redistest.Parallel(t)
 	start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name   string
@@ -327,6 +330,7 @@ func recentKeys(t *testing.T, rdb redis.UniversalClient) (members, previews int6
 }
 
 func TestRecentContactsSizeBound(t *testing.T) {
+	redistest.Parallel(t)
 	rdb := redistest.StartTopology(t).Client()
 	clk := &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
 	const bound = 3
@@ -359,6 +363,7 @@ func TestRecentContactsSizeBound(t *testing.T) {
 }
 
 func TestRecentContactsAgeBound(t *testing.T) {
+	redistest.Parallel(t)
 	rdb := redistest.StartTopology(t).Client()
 	start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	clk := &clock{t: start}
@@ -411,6 +416,7 @@ func bucketTag(t *testing.T, rdb redis.UniversalClient, ch, co string) string {
 }
 
 func TestAuditPaging(t *testing.T) {
+	redistest.Parallel(t)
 	rdb := redistest.StartTopology(t).Client()
 	s := newStore(t, rdb, true)
 	ctx := context.Background()

@@ -17,6 +17,7 @@ import (
 // requires. The Cluster itself checks only the slot, and a contact's keys
 // share one, so the check reads what the scripts ran on one server.
 func TestScriptsDeclareKeys(t *testing.T) {
+	redistest.Parallel(t)
 	srv := redistest.Start(t)
 	rdb := srv.Client()
 	s, err := blocklist.New(blocklist.Config{

@@ -55,6 +55,7 @@ func block(t *testing.T, s *blocklist.Store, ch, co string) blocklist.Entry {
 }
 
 func TestBlockGetUnblock(t *testing.T) {
+	redistest.Parallel(t)
 	rdb := redistest.StartTopology(t).Client()
 	s := newStore(t, rdb, true)
 	ctx := context.Background()
@@ -103,6 +104,7 @@ func TestBlockGetUnblock(t *testing.T) {
 }
 
 func TestBlockRejectsBadInputAndChangesNothing(t *testing.T) {
+	redistest.Parallel(t)
 	rdb := redistest.StartTopology(t).Client()
 	s := newStore(t, rdb, true)
 	ctx := context.Background()
@@ -150,6 +152,7 @@ func assertEmptyStoreButSettings(t *testing.T, rdb redis.UniversalClient) {
 }
 
 func TestFeatureDisabled(t *testing.T) {
+	redistest.Parallel(t)
 	rdb := redistest.StartTopology(t).Client()
 	s := newStore(t, rdb, true)
 	ctx := context.Background()
@@ -183,6 +186,7 @@ func TestFeatureDisabled(t *testing.T) {
 }
 
 func TestExpiredBlockStopsApplyingAndLeavesListing(t *testing.T) {
+	redistest.Parallel(t)
 	rdb := redistest.StartTopology(t).Client()
 	s := newStore(t, rdb, true)
 	ctx := context.Background()
@@ -220,6 +224,7 @@ func waitRedisTime(t *testing.T, rdb redis.UniversalClient, until time.Time) {
 }
 
 func TestListPaginatesAcrossBucketsWithChannelFilter(t *testing.T) {
+	redistest.Parallel(t)
 	rdb := redistest.StartTopology(t).Client()
 	s := newStore(t, rdb, true)
 	ctx := context.Background()
@@ -279,6 +284,7 @@ func TestListPaginatesAcrossBucketsWithChannelFilter(t *testing.T) {
 // and checks that the block entries, the index and the audit trail always
 // agree: each successful call wrote all three, none wrote part.
 func TestBlockIndexAuditAtomic(t *testing.T) {
+	redistest.Parallel(t)
 	rdb := redistest.StartTopology(t).Client()
 	s := newStore(t, rdb, true)
 	ctx := context.Background()
@@ -341,6 +347,7 @@ func TestBlockIndexAuditAtomic(t *testing.T) {
 }
 
 func TestStoreOutage(t *testing.T) {
+	redistest.Parallel(t)
 	srv := redistest.Start(t)
 	rdb := srv.Client()
 	s := newStore(t, rdb, true)

@@ -21,6 +21,7 @@ import (
 // TestTicketsPageAcrossBuckets queues messages of many blocked contacts and
 // pages through the supervisor's list: every ticket once, oldest first.
 func TestTicketsPageAcrossBuckets(t *testing.T) {
+	redistest.Parallel(t)
 	rdb := redistest.StartTopology(t).Client()
 	s := newStore(t, rdb, true)
 	ctx := context.Background()
@@ -169,6 +170,7 @@ func delivered(t *testing.T, rdb redis.UniversalClient, co string) []string {
 // messages, counts the ones it dropped, tells each decision how many it
 // dropped, and its release and audit say so.
 func TestTicketKeepsNewest(t *testing.T) {
+	redistest.Parallel(t)
 	s, rdb := newTicketStore(t, 5, 0)
 	block(t, s, "line-main", "U1")
 	out := queue(t, s, "U1", texts(1, 8)...)
@@ -210,6 +212,7 @@ func TestTicketKeepsNewest(t *testing.T) {
 // TestTicketPaging pages through a ticket's messages while it fills past its
 // bound: oldest first, no message twice, the dropped ones skipped.
 func TestTicketPaging(t *testing.T) {
+	redistest.Parallel(t)
 	s, _ := newTicketStore(t, 10, 0)
 	block(t, s, "line-main", "U1")
 	id := queue(t, s, "U1", texts(1, 7)...)[0].Ticket
@@ -313,6 +316,7 @@ func isReleaseChunk(cmd redis.Cmder) bool {
 // answers as the first would have. Each message enters the delivery stream
 // once, in order, before anything newer of the contact.
 func TestReleaseInterrupted(t *testing.T) {
+	redistest.Parallel(t)
 	s, rdb := newTicketStore(t, 0, 3)
 	h := &lostReplies{}
 	rdb.AddHook(h)
@@ -363,6 +367,7 @@ func TestReleaseInterrupted(t *testing.T) {
 // the release; the new message follows it, and the block and the new
 // message's notices keep their order too.
 func TestUnblockAllInterrupted(t *testing.T) {
+	redistest.Parallel(t)
 	s, rdb := newTicketStore(t, 0, 4)
 	h := &lostReplies{}
 	rdb.AddHook(h)
@@ -405,6 +410,7 @@ func TestUnblockAllInterrupted(t *testing.T) {
 // TestReleaseKeepsEventTypes releases events whose type JSON escapes: the
 // delivery's type is the event's, whichever way the release reads it.
 func TestReleaseKeepsEventTypes(t *testing.T) {
+	redistest.Parallel(t)
 	s, rdb := newTicketStore(t, 0, 0)
 	block(t, s, "line-main", "U1")
 	types := []string{"message", `od"d<type>`, "follow"}
@@ -521,6 +527,7 @@ func assertNoTicketIDs(t *testing.T, rdb redis.UniversalClient) {
 // that one, removing its ticket id. Every message enters the stream once,
 // in order.
 func TestReleaseChangedUnderfoot(t *testing.T) {
+	redistest.Parallel(t)
 	s, s2, rdb, rdb2 := twoStores(t, 2)
 	h, h2 := &lostReplies{}, &lostReplies{}
 	rdb.AddHook(h)
@@ -566,6 +573,7 @@ func TestReleaseChangedUnderfoot(t *testing.T) {
 // script finds another ticket than the one read and changes nothing; the
 // unblock reads again and deletes the new ticket, its id with it.
 func TestUnblockTicketChangedUnderfoot(t *testing.T) {
+	redistest.Parallel(t)
 	s, s2, rdb, _ := twoStores(t, 0)
 	block(t, s, "line-main", "U1")
 	b := &before{match: isUnblock, do: func() { queue(t, s2, "U1", "m1") }}
@@ -588,6 +596,7 @@ func TestUnblockTicketChangedUnderfoot(t *testing.T) {
 // completes, and every message is delivered in order, with its envelope id
 // and type and its raw event byte for byte.
 func TestReleaseRawCJSONRefuses(t *testing.T) {
+	redistest.Parallel(t)
 	s, rdb := newTicketStore(t, 0, 2)
 	block(t, s, "line-main", "U1")
 	deep := strings.Repeat(`{"a":`, 1500) + "1" + strings.Repeat("}", 1500)
@@ -706,6 +715,7 @@ func (h *refuseChunks) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 // other, and reports the failure naming its contact; once the failure is
 // gone, the next sweep finishes the first.
 func TestReleaseSweepCarriesOn(t *testing.T) {
+	redistest.Parallel(t)
 	s, rdb := newTicketStore(t, 0, 2)
 	h, r := &lostReplies{}, &refuseChunks{}
 	rdb.AddHook(h)
@@ -772,6 +782,7 @@ func dump(t *testing.T, rdb redis.UniversalClient) map[string]string {
 // ran; it unblocks a contact without one as the default unblock would,
 // releasing nothing.
 func TestUnblockNoTickets(t *testing.T) {
+	redistest.Parallel(t)
 	s, s2, rdb, _ := twoStores(t, 0)
 	block(t, s, "line-main", "U1")
 	queue(t, s, "U1", "m1")

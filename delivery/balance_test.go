@@ -21,6 +21,7 @@ import (
 // once b joins they hold 8 each; once b stops, a takes all 16 again. Messages
 // ingested all along are delivered, each contact's in order.
 func TestBalance(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	bot := testkit.NewTarget(t, "bot", "")
 	channels := oneTarget(bot.URL())
@@ -161,6 +162,7 @@ func formatHeld(held map[string]int) string {
 // a's, more than the lease TTL: the shards must still spread, 8 each. Leases
 // expire on the Redis server's clock; the replicas' registrations must too.
 func TestBalanceClockSkew(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	behind, err := blocklist.New(blocklist.Config{
 		DefaultEnabled: true,
@@ -265,6 +267,7 @@ func (q *watchedQueue) nextRead(t *testing.T, who string) {
 // deliver the contact's next message m2 first. The contact's first
 // deliveries must be m1, then m2, and no read of a's may return either.
 func TestHandoverOrder(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	bot := testkit.NewTarget(t, "bot", "")
 	channels := oneTarget(bot.URL())
@@ -313,6 +316,7 @@ func TestHandoverOrder(t *testing.T) {
 // took the shards over: a, running on and waiting for new entries, must
 // neither read nor deliver the entries queued after, which b then delivers.
 func TestLostLeaseReadsNothing(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	botA, botB := testkit.NewTarget(t, "bot", ""), testkit.NewTarget(t, "bot", "")
 	config := func(owner string, bot *testkit.Target) delivery.Config {

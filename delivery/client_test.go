@@ -1,6 +1,7 @@
 package delivery_test
 
 import (
+	"github.com/hookwall/hookwall/internal/redistest"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 // far over that, and with 16 KiB of headers, is a delivery, not a failure; a
 // 500 with one fails, its status the reason.
 func TestLongAnswers(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	long := strings.Repeat("x", 1<<20)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -64,6 +66,7 @@ func TestLongAnswers(t *testing.T) {
 // not even the TLS handshake, costs one attempt timeout per attempt; the
 // post does not hang.
 func TestSilentTarget(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/hookwall/hookwall/internal/redistest"
 	"log/slog"
 	"net/http"
 	"os"
@@ -23,6 +24,7 @@ import (
 )
 
 func TestEnvelope(t *testing.T) {
+	redistest.Parallel(t)
 	raw, err := os.ReadFile("testdata/line_text_event.json")
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +158,7 @@ func TestEnvelope(t *testing.T) {
 // TestBlockNotices checks the lifecycle notices of a block: to the helpdesk,
 // in order after the contact's earlier message, with their data.
 func TestBlockNotices(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	bot, helpdesk := testkit.NewTarget(t, "bot", ""), testkit.NewTarget(t, "helpdesk", "")
 	channels := map[string]delivery.Targets{
@@ -216,6 +219,7 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 // of a shard at once: each contact's messages arrive in order, each exactly
 // once.
 func TestOrderPerContact(t *testing.T) {
+	redistest.Parallel(t)
 	const contacts, perContact = 20, 30
 	s := newSetup(t)
 	bot := testkit.NewTarget(t, "bot", "")
@@ -271,6 +275,7 @@ func TestOrderPerContact(t *testing.T) {
 // TestRetry has the target fail three times: the fourth attempt delivers,
 // every attempt carries the same envelope, signed, after a backoff.
 func TestRetry(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	bot := testkit.NewTarget(t, "bot", "")
 	bot.SetAnswer(func(r testkit.Request) int {
@@ -322,6 +327,7 @@ func TestRetry(t *testing.T) {
 // reason and attempts, the contact's later messages are delivered, and a
 // retry of the dead letter delivers it with the same id.
 func TestPark(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	var mu sync.Mutex
 	poison := true
@@ -394,6 +400,7 @@ func TestPark(t *testing.T) {
 // TestParkUndeliverable parks at once, without an attempt, what no target
 // could take.
 func TestParkUndeliverable(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	helpdesk := testkit.NewTarget(t, "helpdesk", "")
 	// line-main is configured in the store with a bot, here without; wa-main
@@ -439,6 +446,7 @@ func TestParkUndeliverable(t *testing.T) {
 // half-open (fails), opens again, tries again and closes; every message
 // arrives, in order.
 func TestBreaker(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	bot := testkit.NewTarget(t, "bot", "")
 	bot.SetAnswer(func(r testkit.Request) int {
@@ -491,6 +499,7 @@ func TestBreaker(t *testing.T) {
 // of many shards: after the target recovers, every message arrives, in
 // order per contact, and the breaker is closed.
 func TestBreakerManyContacts(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	var mu sync.Mutex
 	down := true
@@ -545,6 +554,7 @@ func TestBreakerManyContacts(t *testing.T) {
 // failing: its entries stay pending, and deliverer b, taking the released
 // shard over, delivers them in order; what a delivered is not sent again.
 func TestTakeoverAfterShutdown(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	release := make(chan struct{})
 	var once sync.Once
@@ -626,6 +636,7 @@ func TestTakeoverAfterShutdown(t *testing.T) {
 // holding the lease: b takes the shard over when the lease expires and
 // delivers the pending entries first, then the new ones, in order.
 func TestTakeoverAfterCrash(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	bot := testkit.NewTarget(t, "bot", "")
 	channels := oneTarget(bot.URL())
@@ -672,6 +683,7 @@ func TestTakeoverAfterCrash(t *testing.T) {
 // the attempt times out, leaves every undelivered entry queued, gives up its
 // leases and leaves no goroutine behind.
 func TestRunStopsPromptly(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	hang := make(chan struct{})
 	// A hung attempt is abandoned after the timeout; the fake records it

@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"context"
 	"errors"
+	"github.com/hookwall/hookwall/internal/redistest"
 	"net/http"
 	"slices"
 	"sync"
@@ -38,6 +39,7 @@ func (q *flakyAck) Ack(ctx context.Context, shard int, owner string, ids ...stri
 // acknowledged later, not left pending behind the contact's next message
 // nor delivered again.
 func TestAckRetried(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	bot := testkit.NewTarget(t, "bot", "")
 	channels := oneTarget(bot.URL())
@@ -81,6 +83,7 @@ func (q *flakyPark) Park(ctx context.Context, owner string, d blocklist.Delivery
 // message is not posted again and the contact's next message still waits
 // for it.
 func TestParkRetried(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	bot := testkit.NewTarget(t, "bot", "")
 	bot.SetAnswer(func(r testkit.Request) int {
@@ -189,6 +192,7 @@ func (q *lateRenewal) ReleaseLease(ctx context.Context, shard int, owner string)
 // not take the lease again after Run gave it up: the next replica gets the
 // shard at once, not a lease period later.
 func TestLeaseFreeAfterRun(t *testing.T) {
+	redistest.Parallel(t)
 	s := newSetup(t)
 	bot := testkit.NewTarget(t, "bot", "")
 	channels := oneTarget(bot.URL())

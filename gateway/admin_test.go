@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"github.com/hookwall/hookwall/internal/redistest"
 	"net/http"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 const blockPath = "/admin/v1/channels/line-main/contacts/U1/block"
 
 func TestAdminAuth(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	routes := []struct {
 		method, path, body string
@@ -65,6 +67,7 @@ func TestAdminAuth(t *testing.T) {
 }
 
 func TestSettings(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	r := e.do("GET", "/admin/v1/settings", agentToken, "")
 	if r.status != 200 || r.body["block_contact_enabled"] != true {
@@ -92,6 +95,7 @@ func TestSettings(t *testing.T) {
 }
 
 func TestBlockStatusListUnblock(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
 	r := e.do("POST", blockPath, agentToken, `{"note":"abusive","expires_at":"`+exp+`"}`)
@@ -147,6 +151,7 @@ func TestBlockStatusListUnblock(t *testing.T) {
 }
 
 func TestAdminBadInputChangesNothing(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	long := strings.Repeat("a", 257)
 	cases := []struct {
@@ -194,6 +199,7 @@ func TestAdminBadInputChangesNothing(t *testing.T) {
 }
 
 func TestFeatureDisabled(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	if r := e.do("POST", blockPath, agentToken, ""); r.status != 200 {
 		t.Fatalf("block = %d %s", r.status, r.raw)
@@ -223,6 +229,7 @@ func TestFeatureDisabled(t *testing.T) {
 }
 
 func TestStoreOutage(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	if r := e.do("GET", "/readyz", "", ""); r.status != 200 {
 		t.Fatalf("readyz = %d", r.status)
@@ -243,6 +250,7 @@ func TestStoreOutage(t *testing.T) {
 // TestContactOpenTicket: the contact status shows an agent the contact's
 // open blocked ticket, which the Unblock dialog counts.
 func TestContactOpenTicket(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	const path = "/admin/v1/channels/line-main/contacts/U1"
 	if r := e.do("GET", path, agentToken, ""); r.status != 200 || r.body["open_ticket"] != nil {
@@ -271,6 +279,7 @@ func TestContactOpenTicket(t *testing.T) {
 // (which releases) of a contact with an open ticket, answer 403 naming the
 // role and change nothing. A supervisor's unblock acts on the tickets.
 func TestUnblockTicketsNeedSupervisor(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	const base = "/admin/v1/channels/line-main/contacts/"
 	queue := func(contact string, ids ...string) {
@@ -394,6 +403,7 @@ func (h *beforeUnblock) before(cmd redis.Cmder) {
 // not release it: the unblock answers 403 as for a contact that had the
 // ticket all along, and the contact stays blocked with its ticket.
 func TestUnblockAgentTicketOpensMeanwhile(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	const base = "/admin/v1/channels/line-main/contacts/"
 	if r := e.do("POST", base+"U1/block", agentToken, `{}`); r.status != 200 {

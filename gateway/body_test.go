@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"github.com/hookwall/hookwall/internal/redistest"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 // the admin API the case variant is an unknown field, since names match
 // exactly; on a webhook it is malformed_payload.
 func TestAmbiguousJSON(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	const base = "/admin/v1/channels/line-main/contacts/"
 	if r := e.do("POST", base+"U1/block", agentToken, `{"note":"spam"}`); r.status != http.StatusOK {

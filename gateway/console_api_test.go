@@ -90,6 +90,7 @@ func textMsg(contact, id, text string) channels.Event {
 }
 
 func TestMe(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	tests := []struct{ token, name, role string }{
 		{agentToken, "alice", "agent"},

@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"github.com/hookwall/hookwall/internal/redistest"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 // closed after the answer, as RFC 9112 §6.1 and §6.3 require. Either way
 // the request hidden in the body is never answered.
 func TestAmbiguousFraming(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	addr := strings.TrimPrefix(e.base, "http://")
 	smuggled := "GET /admin/v1/settings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + adminToken + "\r\n\r\n"

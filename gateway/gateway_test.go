@@ -178,6 +178,7 @@ func (e *env) assertUnchanged(before map[string]string) {
 // rule denying the exact path cannot be bypassed by a case variant or a
 // trailing slash.
 func TestStrictRouting(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	for _, path := range []string{"/HEALTHZ", "/healthz/", "/Admin/v1/settings", "/admin/v1/settings/", "/admin/v1/SETTINGS"} {
 		if r := e.do("GET", path, adminToken, ""); r.status != http.StatusNotFound {

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"fmt"
+	"github.com/hookwall/hookwall/internal/redistest"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 // limit, every other route by the admin limit. A body over the limit is
 // refused from its declared length alone, a chunked one once it passes it.
 func TestRouteBodyLimits(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnvWith(t, func(c *gateway.Config) {
 		c.Channels[0].Adapter.(*testkit.Channel).MaxBody = 1 << 20
 	})
@@ -69,6 +71,7 @@ func TestRouteBodyLimits(t *testing.T) {
 // requests without a body always pass; and the budget comes back when the
 // bodies end.
 func TestBodyBudget(t *testing.T) {
+	redistest.Parallel(t)
 	const mib = 1 << 20
 	e := newEnvWith(t, func(c *gateway.Config) {
 		c.Channels[0].Adapter.(*testkit.Channel).MaxBody = mib
@@ -179,6 +182,7 @@ func waitFor(t *testing.T, what string, try func() (resp, bool)) resp {
 // at once and MaxConnectionsPerIP from one address; a connection past either
 // is answered (429 per address, 503 in all) and closed at once.
 func TestConnectionCaps(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnvWith(t, func(c *gateway.Config) {
 		c.Limits = gateway.Limits{MaxConnections: 3, MaxConnectionsPerIP: 2}
 	})

@@ -76,6 +76,7 @@ var scriptHash = regexp.MustCompile(`\b[0-9a-f]{40}\b`)
 // what it answered; the log keeps the whole cause for the operators. The
 // same holds for /readyz once the Redis is stopped.
 func TestStoreUnavailableDetail(t *testing.T) {
+	redistest.Parallel(t)
 	master := redistest.Start(t)
 	_, port, _ := net.SplitHostPort(master.Addr)
 	replica := redistest.Start(t, "--replicaof", "127.0.0.1", port)
@@ -114,6 +115,7 @@ func TestStoreUnavailableDetail(t *testing.T) {
 // class the platform answered, never the outbound URL or its API key; the
 // log keeps the cause, redacted.
 func TestChannelErrorDetail(t *testing.T) {
+	redistest.Parallel(t)
 	e, logs := loggedEnv(t, redistest.Start(t).Client())
 	const outbound = "http://bot:pw-secret@127.0.0.1:9/replies?key=tk-secret"
 	refused := &url.Error{Op: "Post", URL: outbound, Err: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/hookwall/hookwall/internal/redistest"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 )
 
 func TestWebhookErrors(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	ok := `[{"contact":"U1","id":"e1","type":"message"}]`
 	for _, tc := range []struct {
@@ -49,6 +51,7 @@ func TestWebhookErrors(t *testing.T) {
 }
 
 func TestReplies(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	const path = "/v1/channels/line-main/contacts/U1/messages"
 	r := e.do("POST", path, agentToken, `{"text":"hello"}`)
@@ -110,6 +113,7 @@ func (e *env) announce(path string, n int, hdr ...string) resp {
 // passthrough to the helpdesk; an event id too long for the dedupe marker,
 // or none at all, is replaced by a hash that is the same on redelivery.
 func TestWebhookKeepsEveryEvent(t *testing.T) {
+	redistest.Parallel(t)
 	e := newEnv(t)
 	long := strings.Repeat("E", 300)
 	body := `[` +

@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"fmt"
+	"github.com/hookwall/hookwall/internal/redistest"
 	"net/http"
 	"strings"
 	"testing"
@@ -62,6 +63,7 @@ func noSecretLabels(t *testing.T, mfs map[string]*dto.MetricFamily, secrets ...s
 // TestMetrics drives hookwall through forwarded, duplicate, rejected and
 // queued webhooks, a block and a delivery, and reads /metrics.
 func TestMetrics(t *testing.T) {
+	redistest.Parallel(t)
 	h := newHarness(t, false)
 	tg := newTarget(t)
 	targetURL := withCredentials(t, tg.URL())

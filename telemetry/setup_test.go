@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"context"
+	"github.com/hookwall/hookwall/internal/redistest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -142,6 +143,7 @@ func TestSetupRefusesProtocol(t *testing.T) {
 // TestSetupWithSpanExporter checks that an injected exporter turns tracing
 // on whatever the environment says, and gets each span as it ends.
 func TestSetupWithSpanExporter(t *testing.T) {
+	redistest.Parallel(t)
 	h := newHarness(t, true) // fails unless TracingEnabled
 	_, span := h.tel.Tracer.Start(t.Context(), "test span")
 	span.End()

@@ -108,14 +108,8 @@ type hwOptions struct {
 }
 
 // parallelAnyTopology marks a test that runs on any topology as parallel,
-// except on a Cluster: the test binary shares one Cluster, flushed for each
-// test that starts on it, so the tests on it run one at a time.
-func parallelAnyTopology(t *testing.T) {
-	t.Helper()
-	if os.Getenv(redistest.ModeEnv) != "cluster" {
-		t.Parallel()
-	}
-}
+// except on the Cluster the test binary shares (redistest.Parallel).
+func parallelAnyTopology(t *testing.T) { redistest.Parallel(t) }
 
 // configData fills testdata/hookwall.yaml.tmpl.
 type configData struct {

@@ -221,3 +221,14 @@ func Keys(ctx context.Context, c redis.UniversalClient, pattern string) ([]strin
 	})
 	return out, err
 }
+
+// Parallel runs t in parallel with the other parallel tests of its binary,
+// unless t runs on the Cluster the binary shares, which each test flushes
+// when it starts: the tests on it run one at a time. Every other topology is
+// a test's own.
+func Parallel(t *testing.T) {
+	t.Helper()
+	if os.Getenv(ModeEnv) != "cluster" {
+		t.Parallel()
+	}
+}
