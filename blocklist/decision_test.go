@@ -8,7 +8,6 @@ import (
 
 	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/internal/redistest"
-	"github.com/redis/go-redis/v9"
 )
 
 // TestDecision is the decision script's table: for each state of the
@@ -134,7 +133,7 @@ func TestDecision(t *testing.T) {
 			if c, err := s.GetConversation(t.Context(), tc.ch, "Udec"); err == nil {
 				prevConv = c.ID
 			}
-			before := snapshotAll(t, rdb)
+			before := dump(t, rdb)
 			e := textEvent(tc.ch, tc.contact, "ev-decide", "hello")
 			switch tc.typ {
 			case "duplicate":
@@ -166,7 +165,7 @@ func TestDecision(t *testing.T) {
 			if (o.Ticket != "") != tc.ticket {
 				t.Errorf("ticket %q; want one: %v", o.Ticket, tc.ticket)
 			}
-			written := changedKinds(before, snapshotAll(t, rdb))
+			written := changedKinds(before, dump(t, rdb))
 			if !slices.Equal(written, tc.written) {
 				t.Errorf("keys written %v; want %v", written, tc.written)
 			}
@@ -199,20 +198,6 @@ func blockAs(t *testing.T, s *blocklist.Store, ch, co string, action blocklist.A
 	}); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// snapshotAll is every key of every master and its DUMP.
-func snapshotAll(t *testing.T, rdb redis.UniversalClient) map[string]string {
-	t.Helper()
-	keys, err := redistest.Keys(t.Context(), rdb, "*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(map[string]string, len(keys))
-	for _, k := range keys {
-		out[k] = rdb.Dump(t.Context(), k).Val()
-	}
-	return out
 }
 
 // kindOf names a key's kind: hw:{tag}:<kind>[:...]; the channel's tickets

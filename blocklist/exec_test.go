@@ -6,7 +6,6 @@ import (
 
 	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/internal/redistest"
-	"github.com/redis/go-redis/v9"
 )
 
 // TestFullRedisIsUnavailable: a Redis out of memory with maxmemory-policy
@@ -22,7 +21,7 @@ func TestFullRedisIsUnavailable(t *testing.T) {
 	rdb := srv.Client()
 	s := newStore(t, rdb, true)
 	ctx := t.Context()
-	before := dumpAll(t, rdb)
+	before := dump(t, rdb)
 	if err := rdb.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +43,7 @@ func TestFullRedisIsUnavailable(t *testing.T) {
 	if err := rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
-	after := dumpAll(t, rdb)
+	after := dump(t, rdb)
 	if len(after) != len(before) {
 		t.Errorf("%d keys before, %d after", len(before), len(after))
 	}
@@ -59,18 +58,4 @@ func TestFullRedisIsUnavailable(t *testing.T) {
 			t.Errorf("%s once memory is back: %v", w.name, err)
 		}
 	}
-}
-
-// dumpAll returns every key of the server and its DUMP.
-func dumpAll(t *testing.T, rdb redis.UniversalClient) map[string]string {
-	t.Helper()
-	keys, err := rdb.Keys(t.Context(), "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, k := range keys {
-		out[k] = rdb.Dump(t.Context(), k).Val()
-	}
-	return out
 }
