@@ -4,7 +4,9 @@ import (
 	"context"
 	"regexp"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/internal/redistest"
@@ -125,7 +127,24 @@ func TestDecision(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			redistest.Parallel(t)
 			rdb := redistest.StartTopology(t).Client()
-			s := newStore(t, rdb, true)
+			// Each call of the store's clock is a millisecond later, so that
+			// the event writes its times over the setup's, never the same.
+			var clock atomic.Int64
+			clock.Store(time.Now().UnixMilli())
+			s, err := blocklist.New(blocklist.Config{
+				DefaultEnabled: true, Now: func() time.Time { return time.UnixMilli(clock.Add(1)) },
+				Channels: map[string]blocklist.ChannelInfo{
+					"line-main": {Type: "line", DedupeWindow: time.Hour},
+					"bot-chan":  {Type: "line", Bot: true, DedupeWindow: time.Hour},
+				},
+			}, rdb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(s.Close)
+			if err := s.InitSettings(t.Context()); err != nil {
+				t.Fatal(err)
+			}
 			if tc.setup != nil {
 				tc.setup(t, s, tc.ch)
 			}

@@ -2,7 +2,9 @@ package blocklist_test
 
 import (
 	"encoding/json"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hookwall/hookwall/blocklist"
@@ -132,4 +134,59 @@ func keysLike(t *testing.T, rdb redis.UniversalClient, pattern string) []string 
 		t.Fatal(err)
 	}
 	return keys
+}
+
+// TestUpgradeOldReplicaReleases: during a rolling upgrade a replica of the
+// version before ticket messages were delivery entries (f88c033) may move a
+// release that this version started: it copies packed entries to the stream
+// as they are. The queued messages this version stores are complete entries,
+// so what it copies is delivered to where the release sends it, trace
+// context included — not parked for an empty target.
+func TestUpgradeOldReplicaReleases(t *testing.T) {
+	s, rdb := newTicketStore(t, 0, 0)
+	block(t, s, "line-main", "Uup")
+	e := textEvent("line-main", "Uup", "ev-up", "hello")
+	e.TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	o := ingest(t, s, e)
+	ticket := o[0].Ticket
+	// This version starts the release; its chunks are refused, so the
+	// release stays in progress for the old replica.
+	h := &refuseChunks{}
+	h.armed.Store(true)
+	rdb.AddHook(h)
+	if _, err := s.ReleaseTicket(t.Context(), ticket, "sam"); err == nil {
+		t.Fatal("the release finished; want it left in progress")
+	}
+	h.armed.Store(false)
+	old, err := os.ReadFile("testdata/release_chunk_f88c033.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(pattern string) string {
+		ks := keysLike(t, rdb, pattern)
+		if len(ks) != 1 {
+			t.Fatalf("%s: %v", pattern, ks)
+		}
+		return ks[0]
+	}
+	rel := key("hw:{*}:rel:line-main:Uup")
+	tag := rel[len("hw:") : strings.Index(rel, "}:")+1]
+	keys := []string{rel, key("hw:{*}:relmsg:line-main:Uup"), "hw:" + tag + ":queue", "hw:" + tag + ":releases", "hw:" + tag + ":tktid:" + ticket}
+	left, err := rdb.Eval(t.Context(), string(old), keys, 200, "line-main\x00Uup", ticket, 1<<20).Int()
+	if err != nil || left != 0 {
+		t.Fatalf("the old release chunk: %d, %v; want 0 left", left, err)
+	}
+	var got []map[string]string
+	for _, x := range entries(t, rdb, "Uup") {
+		if x["type"] == "message" {
+			got = append(got, x)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d message entries; want 1", len(got))
+	}
+	x := got[0]
+	if x["tgt"] != "helpdesk" || x["route"] != "helpdesk" || x["queue"] != "unassigned" || x["auto"] != "1" || x["blk"] != "1" || x["tp"] != e.TraceParent {
+		t.Errorf("entry moved by the old replica %v; want it to the helpdesk's unassigned queue, blocked, with its traceparent", x)
+	}
 }

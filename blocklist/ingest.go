@@ -175,6 +175,8 @@ type ingestArgs struct {
 	RecentOldest    int64  `lua:"recent_oldest"` // ms
 	RecentAgeMS     int64  `lua:"recent_age_ms"`
 	TicketMax       int    `lua:"ticket_max"`
+	ReleaseTarget   string `lua:"release_target"` // where a release of the ticket sends it
+	ReleaseQueue    string `lua:"release_queue"`
 }
 
 // Ingest decides and stores a batch of events, pipelined in one round trip
@@ -211,6 +213,7 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 		}
 		k := keysOf(e.Channel, e.Contact)
 		tid := newTicketID(k.bucket)
+		relTarget, relQueue := info.release()
 		calls[i] = ingestScript.call(
 			ingestKeys{
 				Settings: k.settings, Dedupe: k.dedupe(e.Channel, e.ID), Block: k.block, Conv: k.conv,
@@ -229,6 +232,7 @@ func (s *Store) Ingest(ctx context.Context, events []Event) ([]Outcome, error) {
 				ConvPayload: appendPayload(make([]byte, 0, 128+len(e.Message)), env, e.Type, e.Message, e.ReceivedAt, nil, nil),
 				Preview:     preview(e.Text), RecentKept: s.recentMax, RecentOldest: ms(now.Add(-RecentContactsAge)),
 				RecentAgeMS: RecentContactsAge.Milliseconds(), TicketMax: s.ticketMax,
+				ReleaseTarget: relTarget, ReleaseQueue: relQueue,
 			},
 		)
 	}

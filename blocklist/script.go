@@ -112,6 +112,9 @@ func keyList(k any) []string {
 	v := reflect.ValueOf(k)
 	out := make([]string, v.NumField())
 	for i := range out {
+		if v.Field(i).Kind() != reflect.String {
+			panic(fmt.Sprintf("blocklist: key %s.%s is not a string", v.Type().Name(), v.Type().Field(i).Name))
+		}
 		out[i] = v.Field(i).String()
 	}
 	return out
@@ -131,7 +134,11 @@ func argList(a any) []any {
 			for j := range f.Len() {
 				out = append(out, f.Index(j).String())
 			}
-		default:
+		case f.Kind() == reflect.String: // a named string type too
+			out = append(out, f.String())
+		case f.CanInt():
+			out = append(out, f.Int())
+		default: // []byte
 			out = append(out, f.Interface())
 		}
 	}

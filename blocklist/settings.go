@@ -46,20 +46,27 @@ func (s *Store) Enabled(ctx context.Context) (bool, error) {
 // The setting is kept in every bucket so that the decision script reads it
 // from its own slot. The copies are written by one script each, through the
 // executor in one pipelined round trip (a Cluster cannot take one
-// transaction over many slots); bucket 0's also writes the audit record. An
-// answer of 503 may leave some copies switched; the admin repeats the
-// request, which is idempotent.
+// transaction over many slots); then bucket 0's script again writes the
+// audit record. An answer of 503 may leave some copies switched and no
+// record; the admin repeats the request, which is idempotent.
 func (s *Store) SetEnabled(ctx context.Context, actor string, enabled bool) error {
 	now := s.now()
-	calls := make([]scriptCall, Buckets)
-	for b := range Buckets {
+	call := func(b int, audit bool) scriptCall {
 		bk := keysOfBucket(b)
-		calls[b] = settingsScript.call(settingsKeys{Settings: bk.settings, Audit: bk.audit}, settingsArgs{
-			Enabled: enabled, AuditIt: b == 0, Now: ms(now), Actor: actor,
+		return settingsScript.call(settingsKeys{Settings: bk.settings, Audit: bk.audit}, settingsArgs{
+			Enabled: enabled, AuditIt: audit, Now: ms(now), Actor: actor,
 			Detail: settingEnabled + "=" + strconv.FormatBool(enabled),
 		})
 	}
-	_, err := s.write(ctx, calls...)
+	calls := make([]scriptCall, Buckets)
+	for b := range Buckets {
+		calls[b] = call(b, false)
+	}
+	if _, err := s.write(ctx, calls...); err != nil {
+		return err
+	}
+	// The record only once every copy is switched: a 503 leaves none.
+	_, err := s.write(ctx, call(0, true))
 	return err
 }
 

@@ -683,7 +683,7 @@ func TestTakeoverAfterCrash(t *testing.T) {
 // the attempt times out, leaves every undelivered entry queued, gives up its
 // leases and leaves no goroutine behind.
 func TestRunStopsPromptly(t *testing.T) {
-	redistest.Parallel(t)
+	// Not parallel: it counts every Deliverer goroutine of the process.
 	s := newSetup(t)
 	hang := make(chan struct{})
 	// A hung attempt is abandoned after the timeout; the fake records it

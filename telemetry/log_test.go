@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/hookwall/hookwall/internal/redistest"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -83,7 +82,6 @@ func TestLogHandler(t *testing.T) {
 // unblock through the gateway and checks that neither the message text nor
 // the admin token reaches the info log.
 func TestGatewayLogsNoSecrets(t *testing.T) {
-	redistest.Parallel(t)
 	h := newHarness(t, true)
 	auth := []string{"Authorization", "Bearer " + adminToken}
 	h.webhook(message("ev-1", "U1"), http.StatusOK, "", "traceparent", traceparent)
@@ -120,7 +118,6 @@ func TestGatewayLogsNoSecrets(t *testing.T) {
 // "error", a failed server span, and the gateway's error line carrying the
 // span's trace_id and span_id.
 func TestStoreOutage(t *testing.T) {
-	redistest.Parallel(t)
 	h := newHarness(t, true)
 	h.redis.Stop()
 	status, _ := h.do(http.MethodPost, "/webhooks/"+channelID, message("ev-1", "U1"), "X-Fake-Signature", "good", "traceparent", traceparent)

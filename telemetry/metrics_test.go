@@ -2,7 +2,6 @@ package telemetry_test
 
 import (
 	"fmt"
-	"github.com/hookwall/hookwall/internal/redistest"
 	"net/http"
 	"strings"
 	"testing"
@@ -63,7 +62,6 @@ func noSecretLabels(t *testing.T, mfs map[string]*dto.MetricFamily, secrets ...s
 // TestMetrics drives hookwall through forwarded, duplicate, rejected and
 // queued webhooks, a block and a delivery, and reads /metrics.
 func TestMetrics(t *testing.T) {
-	redistest.Parallel(t)
 	h := newHarness(t, false)
 	tg := newTarget(t)
 	targetURL := withCredentials(t, tg.URL())

@@ -2,7 +2,6 @@ package telemetry_test
 
 import (
 	"context"
-	"github.com/hookwall/hookwall/internal/redistest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -143,7 +142,6 @@ func TestSetupRefusesProtocol(t *testing.T) {
 // TestSetupWithSpanExporter checks that an injected exporter turns tracing
 // on whatever the environment says, and gets each span as it ends.
 func TestSetupWithSpanExporter(t *testing.T) {
-	redistest.Parallel(t)
 	h := newHarness(t, true) // fails unless TracingEnabled
 	_, span := h.tel.Tracer.Start(t.Context(), "test span")
 	span.End()

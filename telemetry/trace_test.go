@@ -3,7 +3,6 @@ package telemetry_test
 import (
 	"errors"
 	"fmt"
-	"github.com/hookwall/hookwall/internal/redistest"
 	"net/http"
 	"net/url"
 	"strings"
@@ -62,7 +61,6 @@ func withCredentials(t *testing.T, raw string) string {
 // to the platform's trace, the decision, the delivery attempt, and the
 // trace context the target receives.
 func TestSpans(t *testing.T) {
-	redistest.Parallel(t)
 	h := newHarness(t, true)
 	h.webhook(message("ev-1", "U1"), http.StatusOK, `{"forwarded":1,"recorded":0,"queued":0,"duplicates":0}`,
 		"traceparent", traceparent)
@@ -128,7 +126,6 @@ func TestSpans(t *testing.T) {
 // TestRejectedSpan checks the server span of a refused webhook: a 4xx is
 // the caller's fault, not a failed span.
 func TestRejectedSpan(t *testing.T) {
-	redistest.Parallel(t)
 	h := newHarness(t, true)
 	status, _ := h.do(http.MethodPost, "/webhooks/"+channelID, message("ev-1", "U1"),
 		"X-Fake-Signature", "bad", "traceparent", traceparent)
@@ -148,7 +145,6 @@ func TestRejectedSpan(t *testing.T) {
 // the first one's span must keep its own tracestate, although Fiber reuses
 // the connection's header buffer for the second request.
 func TestTraceStateSurvivesTheRequest(t *testing.T) {
-	redistest.Parallel(t)
 	h := newHarness(t, true)
 	states := []string{"vendor=aaaaaaaa", "vendor=bbbbbbbb"}
 	for i, ts := range states {
@@ -168,7 +164,6 @@ func TestTraceStateSurvivesTheRequest(t *testing.T) {
 // TestTraceContextWithTracingOff checks that with tracing off the
 // platform's traceparent still reaches the target, unchanged.
 func TestTraceContextWithTracingOff(t *testing.T) {
-	redistest.Parallel(t)
 	h := newHarness(t, false)
 	h.webhook(message("ev-1", "U1"), http.StatusOK, "", "traceparent", traceparent)
 	tg := newTarget(t)
@@ -183,7 +178,6 @@ func TestTraceContextWithTracingOff(t *testing.T) {
 // neither url.full nor the exception event keeps the URL's password or
 // query value, and the event still says what failed.
 func TestAttemptSpanRedacted(t *testing.T) {
-	redistest.Parallel(t)
 	h := newHarness(t, true)
 	target := withCredentials(t, "http://127.0.0.1:9")
 	_, end := h.inst.StartAttempt(t.Context(), blocklist.Delivery{ID: "evt_redacted"}, target)

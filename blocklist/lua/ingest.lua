@@ -32,8 +32,7 @@ if contact ~= '' then
   local enabled = redis.call('HGET', K.settings, 'block_contact_enabled') or A.default_enabled
   if enabled == '1' then action = redis.call('HGET', K.block, 'action') end
 end
--- The message's delivery entry; a queued one waits in the ticket, and its
--- release fills in where it goes.
+-- The message's delivery entry; a queued one waits in the ticket.
 local e = {id = A.envelope, tgt = A.target, type = A.event_type, ch = A.channel,
   ct = A.channel_type, co = contact, route = A.target, queue = 'unassigned', auto = '1',
   blk = '0', ev = A.payload, tp = A.traceparent}
@@ -46,7 +45,12 @@ if action == 'queue' then
     redis.call('ZADD', K.tickets, A.now, tid)
     redis.call('ZADD', K.channel_tickets, A.now, tid)
   end
-  e.tgt, e.route, e.queue, e.blk = '', '', '', '1'
+  -- A released message: where a release sends it, as things stand now
+  -- (release_chunk sets it again from the release), and, alone of all
+  -- entries, automation on and blocked. Complete, so that a replica of an
+  -- earlier version, which moves such entries as they are, delivers it.
+  e.tgt, e.route, e.queue, e.blk = A.release_target, A.release_target, A.release_queue, '1'
+  e.conv = redis.call('HGET', K.conv, 'id') or ''
   local kept = redis.call('RPUSH', K.ticket_messages, packEntry(entryFields(e)))
   local dropped = math.min(kept - tonumber(A.ticket_max), 100)
   if dropped > 0 then

@@ -6,9 +6,10 @@
 -- returns the entries left, 0 when the release is done now, -1 when there
 -- is none in progress, -2 when it is not A.ticket's.
 --
--- A released message is the delivery entry ingest stored in the ticket; the
--- release fills in where it goes. Entries appended to the release list
--- while it was in progress (notices, later messages) are complete already.
+-- A released message is the delivery entry ingest stored in the ticket, the
+-- only kind with automation on and blocked: the release sets where it goes,
+-- as the release hash says. Entries appended to the release list while it
+-- was in progress (notices, later messages) go as they are.
 -- A message stored before entries were (a JSON object) goes with what
 -- idType reads of it.
 local r = redis.call('HMGET', K.release, 'ticket', 'ch', 'ct', 'co', 'conv', 'target', 'queue')
@@ -24,7 +25,7 @@ while moved < max and bytes < maxBytes do
   local e
   if string.sub(m, 1, 1) == '[' then
     e = entryOf(unpackEntry(m))
-    if e.tgt == '' then
+    if e.auto == '1' and e.blk == '1' then
       e.tgt, e.route, e.queue, e.conv = target, target, queue, conv
     end
   else
