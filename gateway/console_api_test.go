@@ -1,11 +1,8 @@
 package gateway_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,9 +11,7 @@ import (
 
 	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/channels"
-	"github.com/hookwall/hookwall/gateway"
 	"github.com/hookwall/hookwall/internal/redistest"
-	"github.com/hookwall/hookwall/internal/testkit"
 )
 
 // tick is a clock that moves one millisecond on every reading, so that each
@@ -37,38 +32,12 @@ func (c *tick) Now() time.Time {
 // and the record action, on a ticking clock.
 func newConsoleEnv(t *testing.T) *env {
 	t.Helper()
-	srv := redistest.Start(t)
-	rdb := srv.Client()
 	clk := &tick{t: time.Now().UTC().Truncate(time.Millisecond)}
-	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Now: clk.Now, Channels: map[string]blocklist.ChannelInfo{
-		"line-main": {Type: "fake", DedupeWindow: time.Hour},
-		"wa-main":   {Type: "fake", Bot: true, DedupeWindow: time.Hour},
-	}}, rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	if err := store.InitSettings(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ch := testkit.NewChannel("line-main", 64<<10)
-	wa := testkit.NewChannel("wa-main", 64<<10)
-	g, err := gateway.New(gateway.Config{
-		Tokens: []gateway.Token{
-			{Name: "alice", Role: gateway.RoleAgent, Secret: agentToken},
-			{Name: "sam", Role: gateway.RoleSupervisor, Secret: supervisorToken},
-			{Name: "root", Role: gateway.RoleAdmin, Secret: adminToken},
-		},
-		Channels: []gateway.ChannelConfig{
-			{Adapter: ch, BlockedAction: blocklist.ActionQueue},
-			{Adapter: wa, BlockedAction: blocklist.ActionRecord, Bot: true},
-		},
-		RequestTimeout: 3 * time.Second,
-	}, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, base: serve(t, g), rdb: rdb, redis: srv, store: store, ch: ch}
+	return newEnvOf(t, envSpec{
+		maxBody: 64 << 10,
+		extra:   []extraChannel{{id: "wa-main", action: blocklist.ActionRecord, bot: true}},
+		store:   blocklist.Config{Now: clk.Now},
+	})
 }
 
 // post sends one webhook request of the events to the channel.

@@ -42,29 +42,61 @@ func newEnv(t *testing.T) *env {
 // newEnvWith is newEnv with edit applied to the gateway's configuration.
 func newEnvWith(t testing.TB, edit func(*gateway.Config)) *env {
 	t.Helper()
+	return newEnvOf(t, envSpec{gateway: edit})
+}
+
+// envSpec shapes a test gateway on a redis-server of its own: channel
+// line-main (queue; a fake channel taking bodies of maxBody, 1024 bytes when
+// zero) and the extra channels, a store made of store (its channels filled
+// in), and gateway applied to the gateway's configuration.
+type envSpec struct {
+	maxBody int
+	extra   []extraChannel
+	store   blocklist.Config
+	gateway func(*gateway.Config)
+}
+
+// extraChannel is a channel besides line-main.
+type extraChannel struct {
+	id     string
+	action blocklist.Action
+	bot    bool
+}
+
+func newEnvOf(t testing.TB, spec envSpec) *env {
+	t.Helper()
 	srv := redistest.Start(t)
 	rdb := srv.Client()
-	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]blocklist.ChannelInfo{
-		"line-main": {Type: "fake", DedupeWindow: time.Hour},
-	}}, rdb)
+	if spec.maxBody == 0 {
+		spec.maxBody = 1024
+	}
+	spec.store.DefaultEnabled = true
+	spec.store.Channels = map[string]blocklist.ChannelInfo{"line-main": {Type: "fake", DedupeWindow: time.Hour}}
+	ch := testkit.NewChannel("line-main", spec.maxBody)
+	chans := []gateway.ChannelConfig{{Adapter: ch, BlockedAction: blocklist.ActionQueue}}
+	for _, x := range spec.extra {
+		spec.store.Channels[x.id] = blocklist.ChannelInfo{Type: "fake", Bot: x.bot, DedupeWindow: time.Hour}
+		chans = append(chans, gateway.ChannelConfig{Adapter: testkit.NewChannel(x.id, spec.maxBody), BlockedAction: x.action, Bot: x.bot})
+	}
+	store, err := blocklist.New(spec.store, rdb)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(store.Close)
 	if err := store.InitSettings(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ch := testkit.NewChannel("line-main", 1024)
 	cfg := gateway.Config{
 		Tokens: []gateway.Token{
 			{Name: "alice", Role: gateway.RoleAgent, Secret: agentToken},
 			{Name: "sam", Role: gateway.RoleSupervisor, Secret: supervisorToken},
 			{Name: "root", Role: gateway.RoleAdmin, Secret: adminToken},
 		},
-		Channels:       []gateway.ChannelConfig{{Adapter: ch, BlockedAction: blocklist.ActionQueue}},
+		Channels:       chans,
 		RequestTimeout: 3 * time.Second,
 	}
-	if edit != nil {
-		edit(&cfg)
+	if spec.gateway != nil {
+		spec.gateway(&cfg)
 	}
 	g, err := gateway.New(cfg, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

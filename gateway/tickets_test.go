@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -17,8 +15,6 @@ import (
 	"github.com/hookwall/hookwall/blocklist"
 	"github.com/hookwall/hookwall/channels"
 	"github.com/hookwall/hookwall/gateway"
-	"github.com/hookwall/hookwall/internal/redistest"
-	"github.com/hookwall/hookwall/internal/testkit"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -27,36 +23,15 @@ import (
 // test fills a ticket in few requests.
 func newTicketEnv(t *testing.T, max int) *env {
 	t.Helper()
-	srv := redistest.Start(t)
-	rdb := srv.Client()
-	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, TicketMessages: max, Channels: map[string]blocklist.ChannelInfo{
-		"line-main": {Type: "fake", DedupeWindow: time.Hour},
-		"wa-main":   {Type: "fake", DedupeWindow: time.Hour},
-	}}, rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	if err := store.InitSettings(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ch := testkit.NewChannel("line-main", 1<<20)
-	wa := testkit.NewChannel("wa-main", 1<<20)
-	g, err := gateway.New(gateway.Config{
-		Tokens: []gateway.Token{
-			{Name: "alice", Role: gateway.RoleAgent, Secret: agentToken},
-			{Name: "sam", Role: gateway.RoleSupervisor, Secret: supervisorToken},
+	return newEnvOf(t, envSpec{
+		maxBody: 1 << 20,
+		extra:   []extraChannel{{id: "wa-main", action: blocklist.ActionQueue}},
+		store:   blocklist.Config{TicketMessages: max},
+		gateway: func(c *gateway.Config) {
+			c.RequestTimeout = 10 * time.Second
+			c.Tokens = c.Tokens[:2] // agent and supervisor
 		},
-		Channels: []gateway.ChannelConfig{
-			{Adapter: ch, BlockedAction: blocklist.ActionQueue},
-			{Adapter: wa, BlockedAction: blocklist.ActionQueue},
-		},
-		RequestTimeout: 10 * time.Second,
-	}, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, base: serve(t, g), rdb: rdb, redis: srv, store: store, ch: ch}
+	})
 }
 
 // flood posts n text messages of the contact to line-main, per per request,
