@@ -20,25 +20,56 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Store is what the gateway needs of the blocklist.
+// Store is what the gateway needs of the blocklist, one small interface per
+// part of the API.
 type Store interface {
+	Pinger
+	Decider
+	Settings
+	Blocks
+	Tickets
+	DeadLetters
+}
+
+// Pinger answers readiness.
+type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// Decider decides and stores a webhook's events.
+type Decider interface {
+	Ingest(ctx context.Context, events []blocklist.Event) ([]blocklist.Outcome, error)
+}
+
+// Settings are the admin-changeable settings and their audit trail.
+type Settings interface {
 	Enabled(ctx context.Context) (bool, error)
 	SetEnabled(ctx context.Context, actor string, enabled bool) error
+	Audit(ctx context.Context, limit int, cursor string) ([]blocklist.AuditRecord, string, error)
+}
+
+// Blocks are contacts: blocking, the listings, and their conversations.
+type Blocks interface {
 	Block(ctx context.Context, req blocklist.BlockRequest) (blocklist.BlockResult, error)
 	Unblock(ctx context.Context, channel, contact, actor string, mode blocklist.TicketMode) (blocklist.UnblockResult, error)
 	Get(ctx context.Context, channel, contact string) (blocklist.Entry, error)
 	IsBlocked(ctx context.Context, channel, contact string) (bool, error)
 	List(ctx context.Context, req blocklist.ListRequest) ([]blocklist.Entry, string, error)
-	Audit(ctx context.Context, limit int, cursor string) ([]blocklist.AuditRecord, string, error)
 	RecentContacts(ctx context.Context, req blocklist.RecentRequest) ([]blocklist.RecentContact, string, error)
-	Ingest(ctx context.Context, events []blocklist.Event) ([]blocklist.Outcome, error)
 	GetConversation(ctx context.Context, channel, contact string) (blocklist.Conversation, error)
+}
+
+// Tickets are the supervisors' blocked tickets.
+type Tickets interface {
 	ListTickets(ctx context.Context, req blocklist.TicketListRequest) ([]blocklist.Ticket, string, error)
 	GetTicket(ctx context.Context, req blocklist.TicketRequest) (blocklist.TicketDetail, error)
 	OpenTicket(ctx context.Context, channel, contact string) (blocklist.Ticket, error)
 	ReleaseTicket(ctx context.Context, id, actor string) (blocklist.Release, error)
 	DeleteTicket(ctx context.Context, id, actor string) error
+}
+
+// DeadLetters are the deliveries parked after their retries.
+type DeadLetters interface {
 	DeadLetters(ctx context.Context, limit int, cursor string) ([]blocklist.DeadLetter, string, error)
 	RetryDeadLetter(ctx context.Context, id, actor string) (blocklist.DeadLetter, error)
 }

@@ -63,12 +63,20 @@ func (t *Telemetry) Instruments() (*Instruments, error) {
 	return i, nil
 }
 
+// Counter is what the gauges read of the store at each scrape.
+type Counter interface {
+	// QueueDepth is the entries waiting in each delivery queue shard.
+	QueueDepth(ctx context.Context) ([blocklist.Buckets]int64, error)
+	// Counts is the blocked contacts and the open tickets.
+	Counts(ctx context.Context) (blocked, tickets int64, err error)
+}
+
 // Gauges registers the gauges read at each scrape: queue depth per shard,
 // blocked contacts and open tickets, and each target's breaker state
 // (0 closed, 1 half-open, 2 open). Target URLs are labelled without their
 // credentials and query values, since /metrics is not behind the admin
 // tokens. breakers may be nil.
-func (i *Instruments) Gauges(store *blocklist.Store, breakers func() map[string]string) error {
+func (i *Instruments) Gauges(store Counter, breakers func() map[string]string) error {
 	if store == nil {
 		return errors.New("gauges: nil store")
 	}
