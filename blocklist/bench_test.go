@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/blocks"
+	"github.com/hookwall/hookwall/blocklist/decision"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -22,7 +25,7 @@ func BenchmarkIngest(b *testing.B) {
 	srv := redistest.Start(b)
 	rdb := srv.Client()
 	ctx := context.Background()
-	s, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]blocklist.ChannelInfo{
+	s, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]store.ChannelInfo{
 		"line-main": {Type: "line", Bot: true, DedupeWindow: time.Hour},
 	}}, rdb)
 	if err != nil {
@@ -34,13 +37,13 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	msg, _ := json.Marshal(map[string]string{"id": "m", "type": "text", "text": "hello, is anyone there?"})
 	raw := json.RawMessage(`{"type":"message","message":{"id":"m","type":"text","text":"hello, is anyone there?"}}`)
-	ev := func(i int) blocklist.Event {
-		return blocklist.Event{
+	ev := func(i int) decision.Event {
+		return decision.Event{
 			Channel: "line-main", Contact: "U" + strconv.Itoa(i%10000), ID: "e" + strconv.Itoa(i),
 			Type: "message", Message: msg, Text: "hello, is anyone there?", ReceivedAt: time.Now(), Raw: raw,
 		}
 	}
-	if _, err := s.Ingest(ctx, []blocklist.Event{ev(-1)}); err != nil { // loads the script
+	if _, err := s.Ingest(ctx, []decision.Event{ev(-1)}); err != nil { // loads the script
 		b.Fatal(err)
 	}
 	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
@@ -48,7 +51,7 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := range b.N {
-		if _, err := s.Ingest(ctx, []blocklist.Event{ev(i)}); err != nil {
+		if _, err := s.Ingest(ctx, []decision.Event{ev(i)}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -76,7 +79,7 @@ func BenchmarkIngest(b *testing.B) {
 // scripts one release runs and the longest and mean time Redis spent in one
 // of them: what every other command, any channel's webhook, may wait.
 func BenchmarkReleaseTicket(b *testing.B) {
-	for _, size := range []int{blocklist.DefaultTicketMessages, 20000} {
+	for _, size := range []int{decision.DefaultTicketMessages, 20000} {
 		b.Run(strconv.Itoa(size), func(b *testing.B) { benchmarkRelease(b, size) })
 	}
 }
@@ -85,7 +88,7 @@ func benchmarkRelease(b *testing.B, size int) {
 	srv := redistest.Start(b)
 	rdb := srv.Client()
 	ctx := context.Background()
-	s, err := blocklist.New(blocklist.Config{DefaultEnabled: true, TicketMessages: size, Channels: map[string]blocklist.ChannelInfo{
+	s, err := blocklist.New(blocklist.Config{DefaultEnabled: true, TicketMessages: size, Channels: map[string]store.ChannelInfo{
 		"wa-main": {Type: "whatsapp", DedupeWindow: time.Hour},
 	}}, rdb)
 	if err != nil {
@@ -107,15 +110,15 @@ func benchmarkRelease(b *testing.B, size int) {
 	for i := range b.N {
 		b.StopTimer()
 		co := "U" + strconv.Itoa(i)
-		if _, err := s.Block(ctx, blocklist.BlockRequest{Channel: "wa-main", Contact: co, Action: blocklist.ActionQueue, Actor: "bench"}); err != nil {
+		if _, err := s.Block(ctx, blocks.BlockRequest{Channel: "wa-main", Contact: co, Action: blocks.ActionQueue, Actor: "bench"}); err != nil {
 			b.Fatal(err)
 		}
-		evs := make([]blocklist.Event, 0, 500)
+		evs := make([]decision.Event, 0, 500)
 		var id string
 		for j := range size {
 			text := "m" + strconv.Itoa(j)
 			msg, _ := json.Marshal(map[string]string{"id": text, "type": "text", "text": text})
-			evs = append(evs, blocklist.Event{
+			evs = append(evs, decision.Event{
 				Channel: "wa-main", Contact: co, ID: co + "-" + text, Type: "message", Message: msg, Text: text,
 				ReceivedAt: time.Now(), Raw: json.RawMessage(`{"text":"` + text + `","pad":"` + pad + `"}`),
 			})

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/internal/storetest"
+
+	"github.com/hookwall/hookwall/blocklist/decision"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/internal/redistest"
 )
 
@@ -19,9 +22,9 @@ func TestFullRedisIsUnavailable(t *testing.T) {
 	redistest.Parallel(t)
 	srv := redistest.Start(t)
 	rdb := srv.Client()
-	s := newStore(t, rdb, true)
+	s := storetest.NewStore(t, rdb, true)
 	ctx := t.Context()
-	before := dump(t, rdb)
+	before := storetest.Dump(t, rdb)
 	if err := rdb.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -30,20 +33,20 @@ func TestFullRedisIsUnavailable(t *testing.T) {
 		write func() error
 	}{
 		{"ingest", func() error {
-			_, err := s.Ingest(ctx, []blocklist.Event{textEvent("line-main", "Ufull", "ev-full", "hi")})
+			_, err := s.Ingest(ctx, []decision.Event{storetest.TextEvent("line-main", "Ufull", "ev-full", "hi")})
 			return err
 		}},
 		{"settings", func() error { return s.SetEnabled(ctx, "root", false) }},
 	}
 	for _, w := range writes {
-		if err := w.write(); !errors.Is(err, blocklist.ErrUnavailable) {
+		if err := w.write(); !errors.Is(err, store.ErrUnavailable) {
 			t.Errorf("%s on a full Redis: %v; want ErrUnavailable", w.name, err)
 		}
 	}
 	if err := rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
-	after := dump(t, rdb)
+	after := storetest.Dump(t, rdb)
 	if len(after) != len(before) {
 		t.Errorf("%d keys before, %d after", len(before), len(after))
 	}

@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/blocks"
 	"github.com/hookwall/hookwall/console"
 	"github.com/hookwall/hookwall/gateway"
 )
@@ -25,7 +25,7 @@ type mountStore struct{ gateway.Store }
 func newMountedGateway(t *testing.T, h http.Handler) *gateway.Gateway {
 	t.Helper()
 	g, err := gateway.New(gateway.Config{
-		Channels: []gateway.ChannelConfig{{Adapter: mountChannel{}, BlockedAction: blocklist.ActionQueue}},
+		Channels: []gateway.ChannelConfig{{Adapter: mountChannel{}, BlockedAction: blocks.ActionQueue}},
 		Console:  h,
 	}, mountStore{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

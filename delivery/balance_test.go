@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/delivery"
 	"github.com/hookwall/hookwall/internal/redistest"
 	"github.com/hookwall/hookwall/internal/testkit"
@@ -154,7 +155,7 @@ func formatHeld(held map[string]int) string {
 	for _, o := range owners {
 		fmt.Fprintf(&b, "%s %d, ", o, held[o])
 	}
-	fmt.Fprintf(&b, "%d of %d", total, blocklist.Buckets)
+	fmt.Fprintf(&b, "%d of %d", total, store.Buckets)
 	return b.String()
 }
 
@@ -166,7 +167,7 @@ func TestBalanceClockSkew(t *testing.T) {
 	s := newSetup(t)
 	behind, err := blocklist.New(blocklist.Config{
 		DefaultEnabled: true,
-		Channels: map[string]blocklist.ChannelInfo{
+		Channels: map[string]store.ChannelInfo{
 			lineMain: {Type: "line", Bot: true, DedupeWindow: time.Hour},
 			waMain:   {Type: "whatsapp", DedupeWindow: time.Hour},
 		},
@@ -206,20 +207,20 @@ type watchedQueue struct {
 
 // shardRead is what one read of the shard returned.
 type shardRead struct {
-	ds   []blocklist.Delivery
+	ds   []store.Delivery
 	held bool
 }
 
 // of reports whether the read returned an entry of contact.
 func (r shardRead) of(contact string) bool {
-	return slices.ContainsFunc(r.ds, func(d blocklist.Delivery) bool { return d.Contact == contact })
+	return slices.ContainsFunc(r.ds, func(d store.Delivery) bool { return d.Contact == contact })
 }
 
 func newWatchedQueue(store *blocklist.Store, shard int) *watchedQueue {
 	return &watchedQueue{Store: store, shard: shard, started: make(chan struct{}, 1), returned: make(chan shardRead, 1000)}
 }
 
-func (q *watchedQueue) ReadShard(ctx context.Context, shard int, owner string, count int, block time.Duration, pending bool) ([]blocklist.Delivery, bool, error) {
+func (q *watchedQueue) ReadShard(ctx context.Context, shard int, owner string, count int, block time.Duration, pending bool) ([]store.Delivery, bool, error) {
 	if shard != q.shard {
 		return q.Store.ReadShard(ctx, shard, owner, count, block, pending)
 	}
@@ -277,7 +278,7 @@ func TestHandoverOrder(t *testing.T) {
 		return cfg
 	}
 	const contact = "Uhandover"
-	shard := blocklist.BucketOf(lineMain, contact)
+	shard := store.BucketOf(lineMain, contact)
 	qa, qb := newWatchedQueue(s.store, shard), newWatchedQueue(s.store, shard)
 	qb.gate = make(chan struct{})
 	a := start(t, config("a"), qa)
@@ -327,7 +328,7 @@ func TestLostLeaseReadsNothing(t *testing.T) {
 		return cfg
 	}
 	const contact = "Ulost"
-	qa := newWatchedQueue(s.store, blocklist.BucketOf(lineMain, contact))
+	qa := newWatchedQueue(s.store, store.BucketOf(lineMain, contact))
 	a := start(t, config("a", botA), qa)
 	s.waitLeases(t, func() {}, "a holding all 16 shards", func(held map[string]int) bool { return held["a"] == 16 })
 	qa.nextRead(t, "a")

@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/internal/redact"
 	"github.com/valyala/fasthttp"
 )
@@ -24,9 +24,9 @@ import (
 type Queue interface {
 	AcquireLease(ctx context.Context, shard int, owner string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, shard int, owner string) error
-	ReadShard(ctx context.Context, shard int, owner string, count int, block time.Duration, pending bool) ([]blocklist.Delivery, bool, error)
+	ReadShard(ctx context.Context, shard int, owner string, count int, block time.Duration, pending bool) ([]store.Delivery, bool, error)
 	Ack(ctx context.Context, shard int, owner string, streamIDs ...string) (bool, error)
-	Park(ctx context.Context, owner string, d blocklist.Delivery, reason string, attempts int) (bool, error)
+	Park(ctx context.Context, owner string, d store.Delivery, reason string, attempts int) (bool, error)
 	Heartbeat(ctx context.Context, owner string, ttl time.Duration) (int, error)
 	Leave(ctx context.Context, owner string) error
 }
@@ -85,7 +85,7 @@ type Config struct {
 type Observer interface {
 	// Attempted is called after each attempt with its outcome
 	// ("delivered", "failed", "parked") and duration.
-	Attempted(ctx context.Context, d blocklist.Delivery, outcome string, took time.Duration, err error)
+	Attempted(ctx context.Context, d store.Delivery, outcome string, took time.Duration, err error)
 	// BreakerChanged is called when a target's breaker changes state
 	// ("closed", "open", "half-open"). It is called while the breaker is
 	// locked: it must return quickly and must not deliver.
@@ -98,7 +98,7 @@ type AttemptTracer interface {
 	// of the trace d arrived with. It returns the traceparent to send the
 	// target (empty: none) and the function that ends the span with the
 	// target's status code, or the error that left it without one.
-	StartAttempt(ctx context.Context, d blocklist.Delivery, url string) (traceparent string, end func(status int, err error))
+	StartAttempt(ctx context.Context, d store.Delivery, url string) (traceparent string, end func(status int, err error))
 }
 
 // Deliverer runs the delivery workers of one replica.
@@ -176,9 +176,9 @@ func New(cfg Config, q Queue, log *slog.Logger) (*Deliverer, error) {
 func targetUsers(chs map[string]Targets) map[string][]string {
 	out := map[string][]string{}
 	for id, ts := range chs {
-		out[ts.Helpdesk.URL] = append(out[ts.Helpdesk.URL], id+"/"+blocklist.TargetHelpdesk)
+		out[ts.Helpdesk.URL] = append(out[ts.Helpdesk.URL], id+"/"+store.TargetHelpdesk)
 		if ts.Bot != nil {
-			out[ts.Bot.URL] = append(out[ts.Bot.URL], id+"/"+blocklist.TargetBot)
+			out[ts.Bot.URL] = append(out[ts.Bot.URL], id+"/"+store.TargetBot)
 		}
 	}
 	for _, names := range out {
@@ -201,10 +201,10 @@ func (d *Deliverer) BreakerStates() map[string]string { return d.breakers.States
 // Every shard worker and delivery it started has ended when it returns (the
 // HTTP clients' idle-connection cleaners may run a few seconds longer).
 func (d *Deliverer) Run(ctx context.Context) error {
-	d.fair.Store(blocklist.Buckets)
+	d.fair.Store(store.Buckets)
 	var wg sync.WaitGroup
 	wg.Go(func() { d.heartbeat(ctx) })
-	for shard := range blocklist.Buckets {
+	for shard := range store.Buckets {
 		wg.Go(func() { d.shardLoop(ctx, shard) })
 	}
 	wg.Wait()
@@ -221,7 +221,7 @@ func (d *Deliverer) heartbeat(ctx context.Context) {
 	for {
 		n, err := d.q.Heartbeat(ctx, d.cfg.Owner, d.cfg.LeaseTTL)
 		if err == nil && n > 0 {
-			d.fair.Store(int32((blocklist.Buckets + n - 1) / n))
+			d.fair.Store(int32((store.Buckets + n - 1) / n))
 		}
 		if !wait(ctx, d.cfg.LeaseTTL/3) {
 			// Deregister at once, so that the other replicas' fair share
@@ -334,7 +334,7 @@ type shardRun struct {
 	idle    chan laneJob // lanes for idle lane workers
 }
 
-type lane struct{ queue []blocklist.Delivery }
+type lane struct{ queue []store.Delivery }
 
 // readBlock is how long a read of new entries waits for the first.
 const readBlock = time.Second
@@ -371,7 +371,7 @@ func (r *shardRun) run() {
 		if free == 0 {
 			return
 		}
-		var batch []blocklist.Delivery
+		var batch []store.Delivery
 		var held bool
 		var err error
 		if pending {
@@ -410,7 +410,7 @@ func (r *shardRun) run() {
 // entries are dispatched (endPending), what this run acknowledges is noted,
 // so that dispatch does not hand it out again: the read may have returned it
 // just before its acknowledgement.
-func (r *shardRun) readPending() ([]blocklist.Delivery, bool, error) {
+func (r *shardRun) readPending() ([]store.Delivery, bool, error) {
 	r.mu.Lock()
 	if r.acked == nil {
 		r.acked = map[string]bool{}
@@ -455,7 +455,7 @@ func (r *shardRun) unreserve(n int) {
 // already (a pending read returns them too); it returns the slots used. A
 // pending read may return more entries than were reserved: their slots are
 // taken on top, waiting if need be.
-func (r *shardRun) dispatch(batch []blocklist.Delivery, reserved int) int {
+func (r *shardRun) dispatch(batch []store.Delivery, reserved int) int {
 	used := 0
 	for _, e := range batch {
 		r.mu.Lock()

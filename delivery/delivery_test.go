@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/hookwall/hookwall/internal/redistest"
 	"log/slog"
 	"net/http"
 	"os"
@@ -17,7 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookwall/hookwall/internal/redistest"
+
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/blocks"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/delivery"
 	"github.com/hookwall/hookwall/internal/testkit"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -64,8 +67,8 @@ func TestEnvelope(t *testing.T) {
 				// A conversation first, then the block that ends it.
 				first := s.ingest(t, msg{channel: tc.channel, contact: contact, text: "before"})
 				conv = first[0].Conversation
-				if _, err := s.store.Block(t.Context(), blocklist.BlockRequest{
-					Channel: tc.channel, Contact: contact, Action: blocklist.ActionRecord, Actor: "alice",
+				if _, err := s.store.Block(t.Context(), blocks.BlockRequest{
+					Channel: tc.channel, Contact: contact, Action: blocks.ActionRecord, Actor: "alice",
 				}); err != nil {
 					t.Fatalf("Block: %v", err)
 				}
@@ -166,8 +169,8 @@ func TestBlockNotices(t *testing.T) {
 	}
 	const contact = "Ublocked"
 	first := s.ingest(t, msg{channel: lineMain, contact: contact, text: "hi"})
-	if _, err := s.store.Block(t.Context(), blocklist.BlockRequest{
-		Channel: lineMain, Contact: contact, Note: "spam", Action: blocklist.ActionRecord, Actor: "alice",
+	if _, err := s.store.Block(t.Context(), blocks.BlockRequest{
+		Channel: lineMain, Contact: contact, Note: "spam", Action: blocks.ActionRecord, Actor: "alice",
 	}); err != nil {
 		t.Fatalf("Block: %v", err)
 	}
@@ -194,8 +197,8 @@ func TestBlockNotices(t *testing.T) {
 			t.Errorf("notice %d: signature: %v", i, err)
 		}
 	}
-	var entry blocklist.Entry
-	if err := json.Unmarshal(hd[1].Env.Data, &entry); err != nil || entry.Note != "spam" || entry.Action != blocklist.ActionRecord {
+	var entry blocks.Entry
+	if err := json.Unmarshal(hd[1].Env.Data, &entry); err != nil || entry.Note != "spam" || entry.Action != blocks.ActionRecord {
 		t.Errorf("contact.blocked data = %s (%v), want the block entry", hd[1].Env.Data, err)
 	}
 }
@@ -235,7 +238,7 @@ func TestOrderPerContact(t *testing.T) {
 		s.ingest(t, msgs...)
 	}
 	for c := range contacts {
-		shards[blocklist.BucketOf(lineMain, fmt.Sprintf("U%02d", c))]++
+		shards[store.BucketOf(lineMain, fmt.Sprintf("U%02d", c))]++
 	}
 	if len(shards) == contacts {
 		t.Fatal("no two contacts share a shard: the test would not deliver contacts of one shard in parallel")
@@ -641,7 +644,7 @@ func TestTakeoverAfterCrash(t *testing.T) {
 	bot := testkit.NewTarget(t, "bot", "")
 	channels := oneTarget(bot.URL())
 	const contact = "Ucrash"
-	shard := blocklist.BucketOf(lineMain, contact)
+	shard := store.BucketOf(lineMain, contact)
 	for i := range 3 {
 		s.ingest(t, msg{channel: lineMain, contact: contact, text: strconv.Itoa(i)})
 	}
@@ -727,7 +730,7 @@ func TestRunStopsPromptly(t *testing.T) {
 	if d := s.depth(t); d != 3 {
 		t.Errorf("%d entries on the queue after Run returned, want 3", d)
 	}
-	for shard := range blocklist.Buckets {
+	for shard := range store.Buckets {
 		if ok, err := s.store.AcquireLease(t.Context(), shard, "next", time.Second); err != nil || !ok {
 			t.Errorf("shard %d: lease not given up (%v, %v)", shard, ok, err)
 		}

@@ -3,14 +3,16 @@ package delivery_test
 import (
 	"context"
 	"errors"
-	"github.com/hookwall/hookwall/internal/redistest"
 	"net/http"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hookwall/hookwall/internal/redistest"
+
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/internal/testkit"
 )
 
@@ -68,7 +70,7 @@ type flakyPark struct {
 	fails int
 }
 
-func (q *flakyPark) Park(ctx context.Context, owner string, d blocklist.Delivery, reason string, attempts int) (bool, error) {
+func (q *flakyPark) Park(ctx context.Context, owner string, d store.Delivery, reason string, attempts int) (bool, error) {
 	q.mu.Lock()
 	q.fails++
 	fail := q.fails <= 2
@@ -131,7 +133,7 @@ type lateRenewal struct {
 	closeOnce sync.Once
 }
 
-func (q *lateRenewal) ReadShard(ctx context.Context, shard int, owner string, count int, block time.Duration, pending bool) ([]blocklist.Delivery, bool, error) {
+func (q *lateRenewal) ReadShard(ctx context.Context, shard int, owner string, count int, block time.Duration, pending bool) ([]store.Delivery, bool, error) {
 	if shard != 0 {
 		return q.Store.ReadShard(ctx, shard, owner, count, block, pending)
 	}

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/decision"
+	"github.com/hookwall/hookwall/blocklist/queue"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/delivery"
 	"github.com/hookwall/hookwall/internal/redistest"
 	"github.com/redis/go-redis/v9"
@@ -51,7 +54,7 @@ func newSetup(t *testing.T) *setup {
 	t.Cleanup(func() { _ = rdb.Close() })
 	store, err := blocklist.New(blocklist.Config{
 		DefaultEnabled: true,
-		Channels: map[string]blocklist.ChannelInfo{
+		Channels: map[string]store.ChannelInfo{
 			lineMain: {Type: "line", Bot: true, DedupeWindow: time.Hour},
 			waMain:   {Type: "whatsapp", DedupeWindow: time.Hour},
 		},
@@ -77,16 +80,16 @@ var receivedAt = time.Date(2026, 11, 25, 10, 0, 0, 123000000, time.UTC)
 
 // ingest stores messages through the store's decision, as the gateway does,
 // and returns their outcomes.
-func (s *setup) ingest(t *testing.T, msgs ...msg) []blocklist.Outcome {
+func (s *setup) ingest(t *testing.T, msgs ...msg) []decision.Outcome {
 	t.Helper()
-	events := make([]blocklist.Event, len(msgs))
+	events := make([]decision.Event, len(msgs))
 	for i, m := range msgs {
 		n := s.seq.Add(1)
 		raw := m.raw
 		if raw == nil {
 			raw = json.RawMessage(fmt.Sprintf(`{"type":"message","webhookEventId":"ev%d","message":{"type":"text","text":%q}}`, n, m.text))
 		}
-		events[i] = blocklist.Event{
+		events[i] = decision.Event{
 			Channel: m.channel, Contact: m.contact, ID: fmt.Sprintf("ev%d", n), Type: "message",
 			Message:    json.RawMessage(fmt.Sprintf(`{"id":"m%d","type":"text","text":%q}`, n, m.text)),
 			ReceivedAt: receivedAt, Raw: raw, TraceParent: m.traceParent,
@@ -113,9 +116,9 @@ func (s *setup) depth(t *testing.T) int64 {
 	return n
 }
 
-func (s *setup) deadLetters(t *testing.T) []blocklist.DeadLetter {
+func (s *setup) deadLetters(t *testing.T) []queue.DeadLetter {
 	t.Helper()
-	dls, _, err := s.store.DeadLetters(t.Context(), blocklist.MaxListLimit, "")
+	dls, _, err := s.store.DeadLetters(t.Context(), store.MaxListLimit, "")
 	if err != nil {
 		t.Fatalf("DeadLetters: %v", err)
 	}
@@ -136,7 +139,7 @@ func newObserver() *observer {
 	return &observer{changed: make(chan string, 1000), outcome: make(chan string, 10000)}
 }
 
-func (o *observer) Attempted(_ context.Context, d blocklist.Delivery, outcome string, _ time.Duration, _ error) {
+func (o *observer) Attempted(_ context.Context, d store.Delivery, outcome string, _ time.Duration, _ error) {
 	o.mu.Lock()
 	o.attempts = append(o.attempts, d.ID+" "+outcome)
 	o.mu.Unlock()

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
-	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/internal/redact"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/valyala/fasthttp"
@@ -68,12 +68,12 @@ type storedPayload struct {
 // buildEnvelope writes the envelope of a delivery. The stored payload's
 // members (message, received_at, raw, data) are appended as they are; only a
 // payload not in the stored form is decoded and encoded again.
-func buildEnvelope(e blocklist.Delivery) ([]byte, error) {
+func buildEnvelope(e store.Delivery) ([]byte, error) {
 	head := envelopeHead{
 		ID: e.ID, Type: e.Type, Channel: e.Channel, ChannelType: e.ChannelType, Contact: e.Contact,
 		Conversation: e.Conversation, Route: e.Route, Queue: e.Queue, Automation: e.Automation, Blocked: e.Blocked,
 	}
-	if rest, ok := blocklist.PayloadMembers(e); ok {
+	if rest, ok := store.PayloadMembers(e); ok {
 		b, err := json.Marshal(head)
 		if err != nil {
 			return nil, err
@@ -150,15 +150,15 @@ func resolveTargets(chs map[string]Targets, timeout time.Duration, proxy proxyFu
 	return out, slices.Collect(maps.Values(clients)), nil
 }
 
-func (d *Deliverer) target(e blocklist.Delivery) (target, error) {
+func (d *Deliverer) target(e store.Delivery) (target, error) {
 	ts, ok := d.targets[e.Channel]
 	if !ok {
 		return target{}, fmt.Errorf("%w: channel %q is not configured", errPermanent, e.Channel)
 	}
 	switch e.Target {
-	case blocklist.TargetHelpdesk:
+	case store.TargetHelpdesk:
 		return ts.helpdesk, nil
-	case blocklist.TargetBot:
+	case store.TargetBot:
 		if ts.bot == nil {
 			return target{}, fmt.Errorf("%w: channel %q has no enabled bot", errPermanent, e.Channel)
 		}
@@ -171,7 +171,7 @@ func (d *Deliverer) target(e blocklist.Delivery) (target, error) {
 // budget is spent (then it parks it), or ctx ends.
 // At most cap(attempts) posts run at once; waiting on an open breaker or a
 // backoff holds no place.
-func (d *Deliverer) deliver(ctx context.Context, e blocklist.Delivery, attempts chan struct{}) outcome {
+func (d *Deliverer) deliver(ctx context.Context, e store.Delivery, attempts chan struct{}) outcome {
 	t, err := d.target(e)
 	var body []byte
 	if err == nil {
@@ -230,7 +230,7 @@ func (d *Deliverer) deliver(ctx context.Context, e blocklist.Delivery, attempts 
 // park moves a delivery to the dead letters. A store error is retried in
 // place, with backoff, so that the delivery is neither posted again nor
 // overtaken by the contact's next entry.
-func (d *Deliverer) park(ctx context.Context, e blocklist.Delivery, cause error, attempts int) outcome {
+func (d *Deliverer) park(ctx context.Context, e store.Delivery, cause error, attempts int) outcome {
 	bo := &backoff.ExponentialBackOff{
 		InitialInterval: 250 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: 5 * time.Second,
 	}
@@ -258,14 +258,14 @@ func (d *Deliverer) park(ctx context.Context, e blocklist.Delivery, cause error,
 	}
 }
 
-func (d *Deliverer) observe(ctx context.Context, e blocklist.Delivery, outcome string, took time.Duration, err error) {
+func (d *Deliverer) observe(ctx context.Context, e store.Delivery, outcome string, took time.Duration, err error) {
 	if d.cfg.Observer != nil {
 		d.cfg.Observer.Attempted(ctx, e, outcome, took, err)
 	}
 }
 
 // post makes one attempt; a 2xx answer is success.
-func (d *Deliverer) post(ctx context.Context, t target, e blocklist.Delivery, body []byte) error {
+func (d *Deliverer) post(ctx context.Context, t target, e store.Delivery, body []byte) error {
 	req, res := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(res)

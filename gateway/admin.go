@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/blocks"
+	"github.com/hookwall/hookwall/blocklist/store"
+	"github.com/hookwall/hookwall/blocklist/tickets"
 )
 
 type settingsBody struct {
@@ -58,11 +60,11 @@ func (g *Gateway) block(c *fiber.Ctx) error {
 	}
 	action := ch.BlockedAction
 	if body.Action != "" {
-		action = blocklist.Action(body.Action)
+		action = blocks.Action(body.Action)
 	}
 	ctx, cancel := g.reqCtx(c)
 	defer cancel()
-	res, err := g.store.Block(ctx, blocklist.BlockRequest{
+	res, err := g.store.Block(ctx, blocks.BlockRequest{
 		Channel: ch.Adapter.ID(), Contact: co, Note: body.Note, Action: action,
 		Actor: actor(c), ExpiresAt: body.ExpiresAt,
 	})
@@ -95,9 +97,9 @@ func (g *Gateway) unblock(c *fiber.Ctx) error {
 	if err := decodeBody(c, &body, true); err != nil {
 		return err
 	}
-	mode := blocklist.TicketsRelease
+	mode := blocks.TicketsRelease
 	if body.Tickets != nil {
-		mode = blocklist.TicketMode(*body.Tickets)
+		mode = blocks.TicketMode(*body.Tickets)
 		if !mode.Valid() {
 			return fmt.Errorf("%w: tickets must be release or delete", errBadRequest)
 		}
@@ -112,12 +114,12 @@ func (g *Gateway) unblock(c *fiber.Ctx) error {
 		// contact's open ticket: the store refuses it when the contact has
 		// one, in the same step as the unblock, so no ticket opens between
 		// the check and the unblock.
-		mode = blocklist.TicketsNone
+		mode = blocks.TicketsNone
 	}
 	ctx, cancel := g.reqCtx(c)
 	defer cancel()
 	res, err := g.store.Unblock(ctx, ch.Adapter.ID(), co, actor(c), mode)
-	if errors.Is(err, blocklist.ErrHasTicket) {
+	if errors.Is(err, store.ErrHasTicket) {
 		return roleError{why: "the contact has an open blocked ticket, which unblocking releases", what: ticketsWhat, need: ticketsNeed}
 	}
 	if err != nil {
@@ -128,15 +130,15 @@ func (g *Gateway) unblock(c *fiber.Ctx) error {
 }
 
 type contactStatus struct {
-	Channel string           `json:"channel"`
-	Contact string           `json:"contact"`
-	Blocked bool             `json:"blocked"`
-	Block   *blocklist.Entry `json:"block"`
+	Channel string        `json:"channel"`
+	Contact string        `json:"contact"`
+	Blocked bool          `json:"blocked"`
+	Block   *blocks.Entry `json:"block"`
 	// Enforced says whether blocks apply now (block_contact_enabled).
 	Enforced bool `json:"enforced"`
 	// OpenTicket is the contact's open blocked ticket, without its
 	// messages: what Unblock All would release and Delete All delete.
-	OpenTicket *blocklist.Ticket `json:"open_ticket"`
+	OpenTicket *tickets.Ticket `json:"open_ticket"`
 }
 
 func (g *Gateway) contactStatus(c *fiber.Ctx) error {
@@ -155,14 +157,14 @@ func (g *Gateway) contactStatus(c *fiber.Ctx) error {
 	switch {
 	case err == nil:
 		st.Blocked, st.Block = true, &e
-	case !errors.Is(err, blocklist.ErrNotFound):
+	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
 	t, err := g.store.OpenTicket(ctx, ch.Adapter.ID(), co)
 	switch {
 	case err == nil:
 		st.OpenTicket = &t
-	case !errors.Is(err, blocklist.ErrNotFound):
+	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
 	return c.JSON(st)
@@ -175,8 +177,8 @@ func limit(c *fiber.Ctx) (int, error) {
 		return 50, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > blocklist.MaxListLimit {
-		return 0, fmt.Errorf("%w: limit must be a whole number from 1 to %d", errBadRequest, blocklist.MaxListLimit)
+	if err != nil || n < 1 || n > store.MaxListLimit {
+		return 0, fmt.Errorf("%w: limit must be a whole number from 1 to %d", errBadRequest, store.MaxListLimit)
 	}
 	return n, nil
 }
@@ -217,8 +219,8 @@ func listPage[T any](g *Gateway, c *fiber.Ctx, list func(context.Context, pageQu
 }
 
 func (g *Gateway) blockedContacts(c *fiber.Ctx) error {
-	return listPage(g, c, func(ctx context.Context, q pageQuery) ([]blocklist.Entry, string, error) {
-		return g.store.List(ctx, blocklist.ListRequest{Channel: q.channel, Limit: q.limit, Cursor: q.cursor})
+	return listPage(g, c, func(ctx context.Context, q pageQuery) ([]blocks.Entry, string, error) {
+		return g.store.List(ctx, blocks.ListRequest{Channel: q.channel, Limit: q.limit, Cursor: q.cursor})
 	})
 }
 
@@ -237,16 +239,16 @@ func (g *Gateway) audit(c *fiber.Ctx) error {
 		return err
 	}
 	if items == nil {
-		items = []blocklist.AuditRecord{}
+		items = []blocks.AuditRecord{}
 	}
-	return c.JSON(page[blocklist.AuditRecord]{Items: items, NextCursor: next})
+	return c.JSON(page[blocks.AuditRecord]{Items: items, NextCursor: next})
 }
 
 // recentContacts lists who wrote lately, newest first (the console's Recent
 // contacts).
 func (g *Gateway) recentContacts(c *fiber.Ctx) error {
-	return listPage(g, c, func(ctx context.Context, q pageQuery) ([]blocklist.RecentContact, string, error) {
-		return g.store.RecentContacts(ctx, blocklist.RecentRequest{Channel: q.channel, Limit: q.limit, Cursor: q.cursor})
+	return listPage(g, c, func(ctx context.Context, q pageQuery) ([]blocks.RecentContact, string, error) {
+		return g.store.RecentContacts(ctx, blocks.RecentRequest{Channel: q.channel, Limit: q.limit, Cursor: q.cursor})
 	})
 }
 
@@ -263,9 +265,9 @@ func (g *Gateway) me(c *fiber.Ctx) error {
 
 // channelItem is a configured channel as the console shows it.
 type channelItem struct {
-	ID            string           `json:"id"`
-	Type          string           `json:"type"`
-	BlockedAction blocklist.Action `json:"blocked_action"`
+	ID            string        `json:"id"`
+	Type          string        `json:"type"`
+	BlockedAction blocks.Action `json:"blocked_action"`
 	// Bot says where released tickets go: the bot when true, else the
 	// helpdesk's unassigned queue.
 	Bot bool `json:"bot"`

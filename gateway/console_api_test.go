@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/blocks"
 	"github.com/hookwall/hookwall/channels"
 	"github.com/hookwall/hookwall/internal/redistest"
 )
@@ -35,7 +36,7 @@ func newConsoleEnv(t *testing.T) *env {
 	clk := &tick{t: time.Now().UTC().Truncate(time.Millisecond)}
 	return newEnvOf(t, envSpec{
 		maxBody: 64 << 10,
-		extra:   []extraChannel{{id: "wa-main", action: blocklist.ActionRecord, bot: true}},
+		extra:   []extraChannel{{id: "wa-main", action: blocks.ActionRecord, bot: true}},
 		store:   blocklist.Config{Now: clk.Now},
 	})
 }

@@ -9,7 +9,7 @@ import (
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/channels"
 	"github.com/moogar0880/problems"
 )
@@ -69,11 +69,11 @@ var mapping = []struct {
 	{errTooLarge, http.StatusRequestEntityTooLarge, "payload_too_large", nil},
 	{errContactBlocked, http.StatusForbidden, "contact_blocked", nil},
 	{errBadRequest, http.StatusBadRequest, "invalid_request", nil},
-	{blocklist.ErrInvalid, http.StatusBadRequest, "invalid_request", nil},
-	{blocklist.ErrNotFound, http.StatusNotFound, "not_found", nil},
-	{blocklist.ErrDisabled, http.StatusConflict, "feature_disabled", nil},
-	{blocklist.ErrBlocked, http.StatusConflict, "contact_blocked", nil},
-	{blocklist.ErrUnavailable, http.StatusServiceUnavailable, "store_unavailable", func(error) string { return "the store is unavailable" }},
+	{store.ErrInvalid, http.StatusBadRequest, "invalid_request", nil},
+	{store.ErrNotFound, http.StatusNotFound, "not_found", nil},
+	{store.ErrDisabled, http.StatusConflict, "feature_disabled", nil},
+	{store.ErrBlocked, http.StatusConflict, "contact_blocked", nil},
+	{store.ErrUnavailable, http.StatusServiceUnavailable, "store_unavailable", func(error) string { return "the store is unavailable" }},
 	{errBusy, http.StatusServiceUnavailable, "server_busy", nil},
 	{channels.ErrBadSignature, http.StatusUnauthorized, "bad_signature", nil},
 	{channels.ErrMalformed, http.StatusBadRequest, "malformed_payload", nil},

@@ -20,6 +20,8 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/blocks"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/channels/channelstest"
 	"github.com/hookwall/hookwall/channels/line"
 	"github.com/hookwall/hookwall/channels/webchat"
@@ -136,7 +138,7 @@ func fuzzGateway(f *testing.F, channel string, seeds [][]byte) func(t *testing.T
 		f.Fatal(err)
 	}
 	rdb := redistest.Start(f).Client()
-	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]blocklist.ChannelInfo{
+	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]store.ChannelInfo{
 		"line-main": {Type: "line", Bot: true, DedupeWindow: time.Hour},
 		"wa-main":   {Type: "whatsapp", DedupeWindow: time.Hour},
 		"web":       {Type: "webchat", DedupeWindow: time.Hour},
@@ -149,9 +151,9 @@ func fuzzGateway(f *testing.F, channel string, seeds [][]byte) func(t *testing.T
 	}
 	g, err := gateway.New(gateway.Config{
 		Channels: []gateway.ChannelConfig{
-			{Adapter: lineCh, BlockedAction: blocklist.ActionQueue},
-			{Adapter: waCh, BlockedAction: blocklist.ActionQueue},
-			{Adapter: webCh, BlockedAction: blocklist.ActionRecord},
+			{Adapter: lineCh, BlockedAction: blocks.ActionQueue},
+			{Adapter: waCh, BlockedAction: blocks.ActionQueue},
+			{Adapter: webCh, BlockedAction: blocks.ActionRecord},
 		},
 		RequestTimeout: 5 * time.Second,
 	}, store, slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -16,7 +16,11 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
-	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/blocks"
+	"github.com/hookwall/hookwall/blocklist/decision"
+	"github.com/hookwall/hookwall/blocklist/queue"
+	"github.com/hookwall/hookwall/blocklist/store"
+	"github.com/hookwall/hookwall/blocklist/tickets"
 	"github.com/valyala/fasthttp"
 )
 
@@ -38,40 +42,40 @@ type Pinger interface {
 
 // Decider decides and stores a webhook's events.
 type Decider interface {
-	Ingest(ctx context.Context, events []blocklist.Event) ([]blocklist.Outcome, error)
+	Ingest(ctx context.Context, events []decision.Event) ([]decision.Outcome, error)
 }
 
 // Settings are the admin-changeable settings and their audit trail.
 type Settings interface {
 	Enabled(ctx context.Context) (bool, error)
 	SetEnabled(ctx context.Context, actor string, enabled bool) error
-	Audit(ctx context.Context, limit int, cursor string) ([]blocklist.AuditRecord, string, error)
+	Audit(ctx context.Context, limit int, cursor string) ([]blocks.AuditRecord, string, error)
 }
 
 // Blocks are contacts: blocking, the listings, and their conversations.
 type Blocks interface {
-	Block(ctx context.Context, req blocklist.BlockRequest) (blocklist.BlockResult, error)
-	Unblock(ctx context.Context, channel, contact, actor string, mode blocklist.TicketMode) (blocklist.UnblockResult, error)
-	Get(ctx context.Context, channel, contact string) (blocklist.Entry, error)
+	Block(ctx context.Context, req blocks.BlockRequest) (blocks.BlockResult, error)
+	Unblock(ctx context.Context, channel, contact, actor string, mode blocks.TicketMode) (blocks.UnblockResult, error)
+	Get(ctx context.Context, channel, contact string) (blocks.Entry, error)
 	IsBlocked(ctx context.Context, channel, contact string) (bool, error)
-	List(ctx context.Context, req blocklist.ListRequest) ([]blocklist.Entry, string, error)
-	RecentContacts(ctx context.Context, req blocklist.RecentRequest) ([]blocklist.RecentContact, string, error)
-	GetConversation(ctx context.Context, channel, contact string) (blocklist.Conversation, error)
+	List(ctx context.Context, req blocks.ListRequest) ([]blocks.Entry, string, error)
+	RecentContacts(ctx context.Context, req blocks.RecentRequest) ([]blocks.RecentContact, string, error)
+	GetConversation(ctx context.Context, channel, contact string) (tickets.Conversation, error)
 }
 
 // Tickets are the supervisors' blocked tickets.
 type Tickets interface {
-	ListTickets(ctx context.Context, req blocklist.TicketListRequest) ([]blocklist.Ticket, string, error)
-	GetTicket(ctx context.Context, req blocklist.TicketRequest) (blocklist.TicketDetail, error)
-	OpenTicket(ctx context.Context, channel, contact string) (blocklist.Ticket, error)
-	ReleaseTicket(ctx context.Context, id, actor string) (blocklist.Release, error)
+	ListTickets(ctx context.Context, req tickets.TicketListRequest) ([]tickets.Ticket, string, error)
+	GetTicket(ctx context.Context, req tickets.TicketRequest) (tickets.TicketDetail, error)
+	OpenTicket(ctx context.Context, channel, contact string) (tickets.Ticket, error)
+	ReleaseTicket(ctx context.Context, id, actor string) (tickets.Release, error)
 	DeleteTicket(ctx context.Context, id, actor string) error
 }
 
 // DeadLetters are the deliveries parked after their retries.
 type DeadLetters interface {
-	DeadLetters(ctx context.Context, limit int, cursor string) ([]blocklist.DeadLetter, string, error)
-	RetryDeadLetter(ctx context.Context, id, actor string) (blocklist.DeadLetter, error)
+	DeadLetters(ctx context.Context, limit int, cursor string) ([]queue.DeadLetter, string, error)
+	RetryDeadLetter(ctx context.Context, id, actor string) (queue.DeadLetter, error)
 }
 
 // Counts is the webhook answer: how many events got each decision.
@@ -87,7 +91,7 @@ type ChannelConfig struct {
 	// Adapter is the platform adapter.
 	Adapter Channel
 	// BlockedAction is the channel's default action for blocks.
-	BlockedAction blocklist.Action
+	BlockedAction blocks.Action
 	// Bot is true when the channel has an enabled bot: where released
 	// tickets go (else the helpdesk's unassigned queue).
 	Bot bool
@@ -351,7 +355,7 @@ func contact(c *fiber.Ctx) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: contact is not a valid path segment", errBadRequest)
 	}
-	if err := blocklist.ValidateContact(v); err != nil {
+	if err := store.ValidateContact(v); err != nil {
 		return "", err
 	}
 	return v, nil

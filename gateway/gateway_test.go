@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/blocks"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/gateway"
 	"github.com/hookwall/hookwall/internal/redistest"
 	"github.com/hookwall/hookwall/internal/testkit"
@@ -59,7 +61,7 @@ type envSpec struct {
 // extraChannel is a channel besides line-main.
 type extraChannel struct {
 	id     string
-	action blocklist.Action
+	action blocks.Action
 	bot    bool
 }
 
@@ -71,11 +73,11 @@ func newEnvOf(t testing.TB, spec envSpec) *env {
 		spec.maxBody = 1024
 	}
 	spec.store.DefaultEnabled = true
-	spec.store.Channels = map[string]blocklist.ChannelInfo{"line-main": {Type: "fake", DedupeWindow: time.Hour}}
+	spec.store.Channels = map[string]store.ChannelInfo{"line-main": {Type: "fake", DedupeWindow: time.Hour}}
 	ch := testkit.NewChannel("line-main", spec.maxBody)
-	chans := []gateway.ChannelConfig{{Adapter: ch, BlockedAction: blocklist.ActionQueue}}
+	chans := []gateway.ChannelConfig{{Adapter: ch, BlockedAction: blocks.ActionQueue}}
 	for _, x := range spec.extra {
-		spec.store.Channels[x.id] = blocklist.ChannelInfo{Type: "fake", Bot: x.bot, DedupeWindow: time.Hour}
+		spec.store.Channels[x.id] = store.ChannelInfo{Type: "fake", Bot: x.bot, DedupeWindow: time.Hour}
 		chans = append(chans, gateway.ChannelConfig{Adapter: testkit.NewChannel(x.id, spec.maxBody), BlockedAction: x.action, Bot: x.bot})
 	}
 	store, err := blocklist.New(spec.store, rdb)

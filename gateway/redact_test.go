@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/blocks"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/channels"
 	"github.com/hookwall/hookwall/gateway"
 	"github.com/hookwall/hookwall/internal/redact"
@@ -47,7 +49,7 @@ func (b *logBuffer) String() string {
 // replica, which takes no write.
 func loggedEnv(t *testing.T, rdb redis.UniversalClient) (*env, *logBuffer) {
 	t.Helper()
-	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]blocklist.ChannelInfo{
+	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]store.ChannelInfo{
 		"line-main": {Type: "fake", DedupeWindow: time.Hour},
 	}}, rdb)
 	if err != nil {
@@ -58,7 +60,7 @@ func loggedEnv(t *testing.T, rdb redis.UniversalClient) (*env, *logBuffer) {
 	ch := testkit.NewChannel("line-main", 1024)
 	g, err := gateway.New(gateway.Config{
 		Tokens:         []gateway.Token{{Name: "alice", Role: gateway.RoleAgent, Secret: agentToken}},
-		Channels:       []gateway.ChannelConfig{{Adapter: ch, BlockedAction: blocklist.ActionQueue}},
+		Channels:       []gateway.ChannelConfig{{Adapter: ch, BlockedAction: blocks.ActionQueue}},
 		RequestTimeout: 3 * time.Second,
 	}, store, slog.New(redact.Handler(slog.NewJSONHandler(logs, nil))))
 	if err != nil {

@@ -5,7 +5,8 @@ import (
 	"fmt"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/queue"
+	"github.com/hookwall/hookwall/blocklist/tickets"
 )
 
 func (g *Gateway) conversation(c *fiber.Ctx) error {
@@ -23,8 +24,8 @@ func (g *Gateway) conversation(c *fiber.Ctx) error {
 }
 
 func (g *Gateway) listTickets(c *fiber.Ctx) error {
-	return listPage(g, c, func(ctx context.Context, q pageQuery) ([]blocklist.Ticket, string, error) {
-		return g.store.ListTickets(ctx, blocklist.TicketListRequest{Channel: q.channel, Limit: q.limit, Cursor: q.cursor})
+	return listPage(g, c, func(ctx context.Context, q pageQuery) ([]tickets.Ticket, string, error) {
+		return g.store.ListTickets(ctx, tickets.TicketListRequest{Channel: q.channel, Limit: q.limit, Cursor: q.cursor})
 	})
 }
 
@@ -37,7 +38,7 @@ func (g *Gateway) getTicket(c *fiber.Ctx) error {
 	}
 	ctx, cancel := g.reqCtx(c)
 	defer cancel()
-	t, err := g.store.GetTicket(ctx, blocklist.TicketRequest{ID: c.Params("id"), Limit: n, Cursor: c.Query("cursor")})
+	t, err := g.store.GetTicket(ctx, tickets.TicketRequest{ID: c.Params("id"), Limit: n, Cursor: c.Query("cursor")})
 	if err != nil {
 		return err
 	}
@@ -71,7 +72,7 @@ func (g *Gateway) deleteTicket(c *fiber.Ctx) error {
 // deadLetters lists parked deliveries; a channel filter is checked but the
 // store keeps dead letters by time only, so it is refused when given.
 func (g *Gateway) deadLetters(c *fiber.Ctx) error {
-	return listPage(g, c, func(ctx context.Context, q pageQuery) ([]blocklist.DeadLetter, string, error) {
+	return listPage(g, c, func(ctx context.Context, q pageQuery) ([]queue.DeadLetter, string, error) {
 		if q.channel != "" {
 			return nil, "", fmt.Errorf("%w: dead letters have no channel filter", errBadRequest)
 		}

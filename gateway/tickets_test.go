@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/blocks"
 	"github.com/hookwall/hookwall/channels"
 	"github.com/hookwall/hookwall/gateway"
 	"github.com/redis/go-redis/v9"
@@ -25,7 +26,7 @@ func newTicketEnv(t *testing.T, max int) *env {
 	t.Helper()
 	return newEnvOf(t, envSpec{
 		maxBody: 1 << 20,
-		extra:   []extraChannel{{id: "wa-main", action: blocklist.ActionQueue}},
+		extra:   []extraChannel{{id: "wa-main", action: blocks.ActionQueue}},
 		store:   blocklist.Config{TicketMessages: max},
 		gateway: func(c *gateway.Config) {
 			c.RequestTimeout = 10 * time.Second

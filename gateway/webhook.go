@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/decision"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/channels"
 	"go.opentelemetry.io/otel/propagation"
 )
@@ -44,7 +45,7 @@ func (g *Gateway) webhook(c *fiber.Ctx) error {
 	}
 	now := time.Now()
 	tp := traceParent(c)
-	batch := make([]blocklist.Event, len(events))
+	batch := make([]decision.Event, len(events))
 	for i, e := range events {
 		var msg json.RawMessage
 		var text string
@@ -52,7 +53,7 @@ func (g *Gateway) webhook(c *fiber.Ctx) error {
 			msg, _ = json.Marshal(e.Message)
 			text = e.Message.Text
 		}
-		batch[i] = blocklist.Event{
+		batch[i] = decision.Event{
 			Channel: ch.Adapter.ID(), Contact: e.Contact, ID: e.ID, Type: e.Type, Message: msg,
 			Text: text, ReceivedAt: now, Raw: e.Raw, TraceParent: tp,
 		}
@@ -69,13 +70,13 @@ func (g *Gateway) webhook(c *fiber.Ctx) error {
 	var counts Counts
 	for _, o := range outcomes {
 		switch o.Decision {
-		case blocklist.Forwarded:
+		case decision.Forwarded:
 			counts.Forwarded++
-		case blocklist.Recorded:
+		case decision.Recorded:
 			counts.Recorded++
-		case blocklist.Queued:
+		case decision.Queued:
 			counts.Queued++
-		case blocklist.Duplicate:
+		case decision.Duplicate:
 			counts.Duplicates++
 		}
 	}
@@ -89,14 +90,14 @@ func (g *Gateway) webhook(c *fiber.Ctx) error {
 // stable across the platform's redeliveries as the id. The adapters derive
 // an id where the platform gives none (leaving out what changes on
 // redelivery); an event without one is hashed whole here only as a guard.
-func keepable(e *blocklist.Event) {
-	if e.Contact != "" && blocklist.ValidateContact(e.Contact) != nil {
+func keepable(e *decision.Event) {
+	if e.Contact != "" && store.ValidateContact(e.Contact) != nil {
 		e.Contact = ""
 	}
 	switch {
 	case e.ID == "":
 		e.ID = channels.ContentID(e.Raw)
-	case len(e.ID) > blocklist.MaxEventIDBytes:
+	case len(e.ID) > decision.MaxEventIDBytes:
 		e.ID = channels.HashID([]byte(e.ID))
 	}
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/blocks"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/delivery"
 	"github.com/hookwall/hookwall/gateway"
 	"github.com/hookwall/hookwall/internal/redistest"
@@ -121,7 +123,7 @@ func newHarness(t *testing.T, tracing bool) *harness {
 	// No retries, so that an outage test fails at once.
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 64, MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
-	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, TicketMessages: ticketBound, Channels: map[string]blocklist.ChannelInfo{
+	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, TicketMessages: ticketBound, Channels: map[string]store.ChannelInfo{
 		channelID: {Type: "fake", DedupeWindow: time.Hour},
 	}}, rdb)
 	if err != nil {
@@ -137,7 +139,7 @@ func newHarness(t *testing.T, tracing bool) *harness {
 
 	g, err := gateway.New(gateway.Config{
 		Tokens:            []gateway.Token{{Name: "root", Role: gateway.RoleAdmin, Secret: adminToken}},
-		Channels:          []gateway.ChannelConfig{{Adapter: testkit.NewChannel(channelID, 4096), BlockedAction: blocklist.ActionQueue}},
+		Channels:          []gateway.ChannelConfig{{Adapter: testkit.NewChannel(channelID, 4096), BlockedAction: blocks.ActionQueue}},
 		RequestTimeout:    3 * time.Second,
 		WebhookMiddleware: []fiber.Handler{inst.Webhooks()},
 		Metrics:           tel.MetricsHandler(),

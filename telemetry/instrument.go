@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/decision"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/gateway"
 	"github.com/hookwall/hookwall/internal/redact"
 	"go.opentelemetry.io/otel/attribute"
@@ -66,7 +67,7 @@ func (t *Telemetry) Instruments() (*Instruments, error) {
 // Counter is what the gauges read of the store at each scrape.
 type Counter interface {
 	// QueueDepth is the entries waiting in each delivery queue shard.
-	QueueDepth(ctx context.Context) ([blocklist.Buckets]int64, error)
+	QueueDepth(ctx context.Context) ([store.Buckets]int64, error)
 	// Counts is the blocked contacts and the open tickets.
 	Counts(ctx context.Context) (blocked, tickets int64, err error)
 }
@@ -124,14 +125,14 @@ func (i *Instruments) Gauges(store Counter, breakers func() map[string]string) e
 // events counter by channel and decision, and the messages full tickets
 // dropped by channel (never by contact: a label per contact would make a
 // series per blocked sender).
-func (i *Instruments) Store(s gateway.Store) gateway.Store { return &store{Store: s, i: i} }
+func (i *Instruments) Store(s gateway.Store) gateway.Store { return &tracedStore{Store: s, i: i} }
 
-type store struct {
+type tracedStore struct {
 	gateway.Store
 	i *Instruments
 }
 
-func (s *store) Ingest(ctx context.Context, events []blocklist.Event) ([]blocklist.Outcome, error) {
+func (s *tracedStore) Ingest(ctx context.Context, events []decision.Event) ([]decision.Outcome, error) {
 	ctx, span := s.i.t.Tracer.Start(ctx, "hookwall.decide", trace.WithAttributes(attribute.Int("hookwall.events", len(events))))
 	defer span.End()
 	out, err := s.Store.Ingest(ctx, events)
@@ -218,7 +219,7 @@ func (f fiberCarrier) Keys() []string        { return nil }
 
 // Attempted counts a delivery attempt and, for a delivered one, the time from
 // receipt to delivery.
-func (i *Instruments) Attempted(ctx context.Context, d blocklist.Delivery, outcome string, _ time.Duration, _ error) {
+func (i *Instruments) Attempted(ctx context.Context, d store.Delivery, outcome string, _ time.Duration, _ error) {
 	i.deliveries.Add(ctx, 1, i.deliveryAttrs(deliveryKey{d.Channel, d.Target, outcome}))
 	if outcome == "delivered" {
 		if at := receivedAt(d); !at.IsZero() {
@@ -235,7 +236,7 @@ func (i *Instruments) BreakerChanged(string, string, string) {}
 // context in the traceparent header. Part of delivery.AttemptTracer.
 // With tracing off there is no span: the inbound traceparent (normalized
 // when it was received) goes on as it is.
-func (i *Instruments) StartAttempt(ctx context.Context, d blocklist.Delivery, url string) (string, func(int, error)) {
+func (i *Instruments) StartAttempt(ctx context.Context, d store.Delivery, url string) (string, func(int, error)) {
 	if !i.t.TracingEnabled {
 		return d.TraceParent, func(int, error) {}
 	}
@@ -354,7 +355,7 @@ func (l logHandler) with(op func(slog.Handler) slog.Handler, group bool) logHand
 // receivedAt is when the delivery was queued, read off its stream entry id
 // (milliseconds since the epoch, then a sequence): within a millisecond or so
 // of when hookwall received the event, and no payload to decode.
-func receivedAt(d blocklist.Delivery) time.Time {
+func receivedAt(d store.Delivery) time.Time {
 	msPart, _, _ := strings.Cut(d.StreamID, "-")
 	v, err := strconv.ParseInt(msPart, 10, 64)
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -114,7 +114,7 @@ func TestSpans(t *testing.T) {
 		}
 	})
 	// The event carries the server span's context through the queue
-	// (blocklist.Event.TraceParent -> blocklist.Delivery.TraceParent).
+	// (decision.Event.TraceParent -> store.Delivery.TraceParent).
 	t.Run("attempt joins the inbound trace", func(t *testing.T) {
 		if attempt.SpanContext.TraceID().String() != inboundTrace || attempt.Parent.SpanID() != server.SpanContext.SpanID() {
 			t.Errorf("attempt span in trace %s has parent %s, want a child of the server span %s in trace %s",
@@ -180,7 +180,7 @@ func TestTraceContextWithTracingOff(t *testing.T) {
 func TestAttemptSpanRedacted(t *testing.T) {
 	h := newHarness(t, true)
 	target := withCredentials(t, "http://127.0.0.1:9")
-	_, end := h.inst.StartAttempt(t.Context(), blocklist.Delivery{ID: "evt_redacted"}, target)
+	_, end := h.inst.StartAttempt(t.Context(), store.Delivery{ID: "evt_redacted"}, target)
 	end(0, fmt.Errorf("deliver: %w", &url.Error{Op: "Post", URL: target, Err: errors.New("connection refused")}))
 
 	attempt := findSpan(t, h.spans.GetSpans(), "hookwall.delivery.attempt")

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/internal/redistest"
 	"github.com/hookwall/hookwall/internal/testkit"
 )
@@ -1042,7 +1042,7 @@ func TestE2EBreakerIsolatesTargets(t *testing.T) {
 	const visitor = "visitor-isolation"
 	contact := ""
 	for i := 0; contact == ""; i++ {
-		if c := fmt.Sprintf("Ue2e-isolation-%d", i); blocklist.BucketOf("line-main", c) == blocklist.BucketOf("web", visitor) {
+		if c := fmt.Sprintf("Ue2e-isolation-%d", i); store.BucketOf("line-main", c) == store.BucketOf("web", visitor) {
 			contact = c
 		}
 	}

@@ -22,6 +22,9 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/blocks"
+	"github.com/hookwall/hookwall/blocklist/store"
+	"github.com/hookwall/hookwall/blocklist/tickets"
 	"github.com/hookwall/hookwall/config"
 	"github.com/hookwall/hookwall/console"
 	"github.com/hookwall/hookwall/delivery"
@@ -127,7 +130,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	defer closeStore()
 
-	infos := map[string]blocklist.ChannelInfo{}
+	infos := map[string]store.ChannelInfo{}
 	targets := map[string]delivery.Targets{}
 	var routes []gateway.ChannelConfig
 	for _, ch := range cfg.Channels {
@@ -135,8 +138,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("channel %s: %w", ch.ID, err)
 		}
-		routes = append(routes, gateway.ChannelConfig{Adapter: adapter, BlockedAction: blocklist.Action(ch.BlockedAction), Bot: ch.BotEnabled()})
-		infos[ch.ID] = blocklist.ChannelInfo{Type: ch.Type, Bot: ch.BotEnabled(), DedupeWindow: ch.DedupeWindow.Std()}
+		routes = append(routes, gateway.ChannelConfig{Adapter: adapter, BlockedAction: blocks.Action(ch.BlockedAction), Bot: ch.BotEnabled()})
+		infos[ch.ID] = store.ChannelInfo{Type: ch.Type, Bot: ch.BotEnabled(), DedupeWindow: ch.DedupeWindow.Std()}
 		t := delivery.Targets{Helpdesk: delivery.Target{URL: ch.Helpdesk.URL, Secret: ch.Helpdesk.Secret}}
 		if ch.BotEnabled() {
 			t.Bot = &delivery.Target{URL: ch.Bot.URL, Secret: ch.Bot.Secret}
@@ -267,7 +270,7 @@ func logReleaseErrors(log *slog.Logger, err error) {
 		errs = j.Unwrap()
 	}
 	for _, e := range errs {
-		if re, ok := errors.AsType[*blocklist.ReleaseError](e); ok {
+		if re, ok := errors.AsType[*tickets.ReleaseError](e); ok {
 			log.Warn("finishing a ticket release", "channel", re.Channel, "contact", re.Contact, "err", re.Err)
 			continue
 		}

@@ -1,0 +1,72 @@
+// Package blocklist is hookwall's Redis model, made of the packages under
+// it: store (the core: keys, buckets, scripts and their library, the
+// executor, the codec of delivery entries, errors), blocks (blocked contacts,
+// the setting, listings, the audit trail), decision (an inbound event's
+// decision), tickets (blocked tickets, their release, conversations) and
+// queue (the delivery queue, its leases, dead letters). New wires them
+// together on one Redis client; Store has every part's methods. It knows
+// nothing of HTTP.
+package blocklist
+
+import (
+	"time"
+
+	"github.com/hookwall/hookwall/blocklist/blocks"
+	"github.com/hookwall/hookwall/blocklist/decision"
+	"github.com/hookwall/hookwall/blocklist/queue"
+	"github.com/hookwall/hookwall/blocklist/store"
+	"github.com/hookwall/hookwall/blocklist/tickets"
+	"github.com/redis/go-redis/v9"
+)
+
+// Config configures a Store: the core's settings and each part's.
+type Config struct {
+	// DefaultEnabled is block_contact_enabled until a value is stored.
+	DefaultEnabled bool
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Channels are the configured channels by id.
+	Channels map[string]store.ChannelInfo
+	// RecentContacts bounds the recent-contacts index (decision.Config).
+	RecentContacts int
+	// TicketMessages bounds a blocked ticket (decision.Config).
+	TicketMessages int
+	// ReleaseChunk is how many entries one script of a ticket release moves
+	// (tickets.Config).
+	ReleaseChunk int
+}
+
+// Store is the whole store: each part, its methods promoted.
+type Store struct {
+	*store.Core
+	*blocks.Registry
+	*decision.Decider
+	*tickets.Desk
+	*queue.Shards
+}
+
+// New returns a Store on rdb, which may be a single client, a failover
+// (Sentinel) client or a Cluster client.
+func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
+	db, err := store.New(store.Config{DefaultEnabled: cfg.DefaultEnabled, Now: cfg.Now, Channels: cfg.Channels}, rdb)
+	if err != nil {
+		return nil, err
+	}
+	dec, err := decision.New(decision.Config{RecentContacts: cfg.RecentContacts, TicketMessages: cfg.TicketMessages}, db)
+	if err != nil {
+		return nil, err
+	}
+	desk, err := tickets.New(tickets.Config{ReleaseChunk: cfg.ReleaseChunk}, db)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := blocks.New(db, desk)
+	if err != nil {
+		return nil, err
+	}
+	q, err := queue.New(db)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{Core: db, Registry: reg, Decider: dec, Desk: desk, Shards: q}, nil
+}

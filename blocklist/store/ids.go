@@ -1,0 +1,73 @@
+package store
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Targets of a delivery.
+const (
+	TargetBot      = "bot"
+	TargetHelpdesk = "helpdesk"
+)
+
+// ChannelInfo is what the store needs to know of a configured channel.
+type ChannelInfo struct {
+	// Type is the platform: line, whatsapp or webchat.
+	Type string
+	// Bot is true when the channel has an enabled bot.
+	Bot bool
+	// DedupeWindow is how long an event id is remembered.
+	DedupeWindow time.Duration
+}
+
+func isNoScript(err error) bool {
+	return err != nil && len(err.Error()) >= 8 && err.Error()[:8] == "NOSCRIPT"
+}
+
+// NewID returns a time-ordered unique id with the prefix.
+func NewID(prefix string) string {
+	u := uuid.Must(uuid.NewV7())
+	return prefix + hexNoDash(u)
+}
+
+// NewTicketID returns a ticket id that names its bucket, so the ticket's keys
+// are found from the id alone.
+func NewTicketID(bucket int) string {
+	return "tkt_" + strconv.Itoa(bucket) + "_" + hexNoDash(uuid.Must(uuid.NewV7()))
+}
+
+func hexNoDash(u uuid.UUID) string {
+	const hx = "0123456789abcdef"
+	b := make([]byte, 32)
+	for i, c := range u {
+		b[2*i], b[2*i+1] = hx[c>>4], hx[c&15]
+	}
+	return string(b)
+}
+
+// IDBucket reads the bucket out of an id "<prefix><bucket>_<rest>": ticket
+// and dead-letter ids name their bucket, so their keys are found from the id.
+func IDBucket(id, prefix string) (int, bool) {
+	rest, ok := strings.CutPrefix(id, prefix)
+	if !ok || len(id) > 64 {
+		return 0, false
+	}
+	bs, _, ok := strings.Cut(rest, "_")
+	b, err := strconv.Atoi(bs)
+	if !ok || err != nil || b < 0 || b >= Buckets {
+		return 0, false
+	}
+	return b, true
+}
+
+// Release returns the target and queue name released messages go to.
+func (c ChannelInfo) Release() (target, queue string) {
+	if c.Bot {
+		return TargetBot, "bot"
+	}
+	return TargetHelpdesk, "unassigned"
+}
