@@ -28,9 +28,14 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/hookwall/hookwall/blocklist"
+	"github.com/hookwall/hookwall/blocklist/blocks"
+	"github.com/hookwall/hookwall/blocklist/queue"
+	"github.com/hookwall/hookwall/blocklist/store"
+	"github.com/hookwall/hookwall/blocklist/tickets"
 	"github.com/hookwall/hookwall/channels"
 	"github.com/hookwall/hookwall/gateway"
 	"github.com/hookwall/hookwall/internal/redistest"
+	"github.com/hookwall/hookwall/internal/testkit"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -46,8 +51,6 @@ const (
 	oaAgentToken      = "openapi-agent-token-0123456789"
 	oaSupervisorToken = "openapi-supervisor-token-0123456789"
 	oaAdminToken      = "openapi-admin-token-0123456789"
-	// oaPlatformDown is a contact the fake platform refuses to send to.
-	oaPlatformDown = "U-platform-down"
 )
 
 // oaRoles are the roles, lowest first, with their tokens.
@@ -57,50 +60,9 @@ var oaRoles = []struct{ name, token string }{
 	{"admin", oaAdminToken},
 }
 
-// oaChannel is a fake platform: its signature is a header equal to "good",
-// its body a JSON list of channels.Event.
-type oaChannel struct {
-	id      string
-	maxBody int
-}
-
-func (f *oaChannel) ID() string        { return f.id }
-func (f *oaChannel) Type() string      { return "fake" }
-func (f *oaChannel) MaxBodyBytes() int { return f.maxBody }
-
-func (f *oaChannel) Receive(h channels.Header, body []byte) ([]channels.Event, error) {
-	if h.Get("X-Fake-Signature") != "good" {
-		return nil, fmt.Errorf("fake: %w", channels.ErrBadSignature)
-	}
-	var evs []channels.Event
-	if err := json.Unmarshal(body, &evs); err != nil {
-		return nil, fmt.Errorf("fake: %w: %v", channels.ErrMalformed, err)
-	}
-	for i := range evs {
-		evs[i].Channel, evs[i].ChannelType = f.id, "fake"
-	}
-	return evs, nil
-}
-
-func (f *oaChannel) Send(_ context.Context, contact, _ string) (string, error) {
-	if contact == oaPlatformDown {
-		return "", fmt.Errorf("fake: the platform refused: %w", channels.ErrPlatform)
-	}
-	return "fake-msg-1", nil
-}
-
-// oaHandshakeChannel is a fake platform with WhatsApp's GET handshake.
-type oaHandshakeChannel struct{ oaChannel }
-
-func (f *oaHandshakeChannel) Handshake(q url.Values) (string, error) {
-	if q.Get("hub.mode") != "subscribe" || q.Get("hub.verify_token") != "verify-me" || q.Get("hub.challenge") == "" {
-		return "", fmt.Errorf("fake: %w", channels.ErrHandshake)
-	}
-	return q.Get("hub.challenge"), nil
-}
-
 type oaEnv struct {
 	app   *fiber.App
+	line  *testkit.Channel // line-main
 	store *blocklist.Store
 	doc   *oaDoc
 }
@@ -109,7 +71,7 @@ func newOpenAPIEnv(t *testing.T) *oaEnv {
 	t.Helper()
 	doc := loadOpenAPI(t)
 	srv := redistest.Start(t)
-	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]blocklist.ChannelInfo{
+	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]store.ChannelInfo{
 		"line-main": {Type: "fake", DedupeWindow: time.Hour},
 		"wa-main":   {Type: "fake", Bot: true, DedupeWindow: time.Hour},
 	}}, srv.Client())
@@ -127,6 +89,7 @@ func newOpenAPIEnv(t *testing.T) *oaEnv {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		_, _ = io.WriteString(w, "# HELP openapi_test 1\nopenapi_test 1\n")
 	})
+	line := testkit.NewChannel("line-main", 4096)
 	g, err := gateway.New(gateway.Config{
 		Tokens: []gateway.Token{
 			{Name: "alice", Role: gateway.RoleAgent, Secret: oaAgentToken},
@@ -134,8 +97,8 @@ func newOpenAPIEnv(t *testing.T) *oaEnv {
 			{Name: "root", Role: gateway.RoleAdmin, Secret: oaAdminToken},
 		},
 		Channels: []gateway.ChannelConfig{
-			{Adapter: &oaChannel{id: "line-main", maxBody: 4096}, BlockedAction: blocklist.ActionQueue},
-			{Adapter: &oaHandshakeChannel{oaChannel{id: "wa-main", maxBody: 4096}}, BlockedAction: blocklist.ActionRecord, Bot: true},
+			{Adapter: line, BlockedAction: blocks.ActionQueue},
+			{Adapter: testkit.NewHandshakeChannel("wa-main", 4096, "verify-me"), BlockedAction: blocks.ActionRecord, Bot: true},
 		},
 		RequestTimeout: 5 * time.Second,
 		// A middleware makes the webhook group register a "use" route, which
@@ -146,7 +109,7 @@ func newOpenAPIEnv(t *testing.T) *oaEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &oaEnv{app: g.App(), store: store, doc: doc}
+	return &oaEnv{app: g.App(), line: line, store: store, doc: doc}
 }
 
 func TestOpenAPI(t *testing.T) {
@@ -766,16 +729,16 @@ func (e *oaEnv) testGoTypes(t *testing.T) {
 		// absent are Go fields the schema leaves out on purpose.
 		absent []string
 	}{
-		{"BlockEntry", blocklist.Entry{}, nil},
-		{"AuditRecord", blocklist.AuditRecord{}, nil},
-		{"RecentContact", blocklist.RecentContact{}, nil},
-		{"Ticket", blocklist.Ticket{}, nil},
-		{"TicketWithMessages", blocklist.TicketDetail{}, nil},
-		{"Conversation", blocklist.Conversation{}, nil},
-		{"DeadLetter", blocklist.DeadLetter{}, nil},
-		{"Delivery", blocklist.Delivery{}, nil},
-		{"UnblockResult", blocklist.UnblockResult{}, nil},
-		{"Release", blocklist.Release{}, nil},
+		{"BlockEntry", blocks.Entry{}, nil},
+		{"AuditRecord", blocks.AuditRecord{}, nil},
+		{"RecentContact", blocks.RecentContact{}, nil},
+		{"Ticket", tickets.Ticket{}, nil},
+		{"TicketWithMessages", tickets.TicketDetail{}, nil},
+		{"Conversation", tickets.Conversation{}, nil},
+		{"DeadLetter", queue.DeadLetter{}, nil},
+		{"Delivery", store.Delivery{}, nil},
+		{"UnblockResult", blocks.UnblockResult{}, nil},
+		{"Release", tickets.Release{}, nil},
 		{"Counts", gateway.Counts{}, nil},
 		{"Message", channels.Message{}, nil},
 	}
@@ -1172,7 +1135,9 @@ func (e *oaEnv) testScenario(t *testing.T) {
 	}
 	e.expect(t, oaCall{method: post, path: reply, params: on("U-a"), token: ag, body: `{"text": ""}`}, 400)
 	e.expect(t, oaCall{method: post, path: reply, params: on("U-a"), token: ag}, 400)
-	e.expect(t, oaCall{method: post, path: reply, params: on(oaPlatformDown), token: ag, body: `{"text": "hello"}`}, 502)
+	e.line.FailSend(fmt.Errorf("the platform refused: %w", channels.ErrPlatform))
+	e.expect(t, oaCall{method: post, path: reply, params: on("U-a"), token: ag, body: `{"text": "hello"}`}, 502)
+	e.line.FailSend(nil)
 	e.expect(t, oaCall{method: post, path: reply, params: map[string]string{"channel": "nope", "contact": "U-a"}, token: ag, body: `{"text": "hello"}`}, 404)
 
 	// The feature switched off.
@@ -1218,7 +1183,7 @@ func (e *oaEnv) park(t *testing.T, channel, contact string) {
 	t.Helper()
 	ctx := context.Background()
 	const owner = "openapi-test"
-	shard := blocklist.BucketOf(channel, contact)
+	shard := store.BucketOf(channel, contact)
 	if ok, err := e.store.AcquireLease(ctx, shard, owner, time.Minute); err != nil || !ok {
 		t.Fatalf("lease: %v %v", ok, err)
 	}

@@ -3,6 +3,7 @@ package testkit
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"sync"
 
 	"github.com/hookwall/hookwall/channels"
@@ -95,4 +96,26 @@ func (c *Channel) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sent = nil
+}
+
+// HandshakeChannel is a Channel with WhatsApp's GET handshake: it answers
+// the challenge of a subscribe request that carries its verify token.
+type HandshakeChannel struct {
+	*Channel
+	verifyToken string
+}
+
+// NewHandshakeChannel returns a channel like NewChannel's whose handshake
+// accepts verifyToken.
+func NewHandshakeChannel(id string, maxBody int, verifyToken string) *HandshakeChannel {
+	return &HandshakeChannel{Channel: NewChannel(id, maxBody), verifyToken: verifyToken}
+}
+
+// Handshake returns hub.challenge when hub.mode is subscribe and
+// hub.verify_token is the channel's, and channels.ErrHandshake otherwise.
+func (c *HandshakeChannel) Handshake(q url.Values) (string, error) {
+	if q.Get("hub.mode") != "subscribe" || q.Get("hub.verify_token") != c.verifyToken || q.Get("hub.challenge") == "" {
+		return "", channels.ErrHandshake
+	}
+	return q.Get("hub.challenge"), nil
 }

@@ -3,6 +3,7 @@ package testkit_test
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"testing"
 
@@ -11,7 +12,10 @@ import (
 	"github.com/hookwall/hookwall/internal/testkit"
 )
 
-var _ gateway.Channel = (*testkit.Channel)(nil)
+var (
+	_ gateway.Channel    = (*testkit.Channel)(nil)
+	_ gateway.Handshaker = (*testkit.HandshakeChannel)(nil)
+)
 
 func TestChannelReceive(t *testing.T) {
 	ch := testkit.NewChannel("line-main", 1024)
@@ -76,5 +80,22 @@ func TestChannelSend(t *testing.T) {
 	ch.Reset()
 	if got := ch.Sent(); len(got) != 0 {
 		t.Errorf("Sent after Reset = %v, want none", got)
+	}
+}
+
+func TestHandshakeChannel(t *testing.T) {
+	c := testkit.NewHandshakeChannel("wa", 10, "verify-me")
+	q := url.Values{"hub.mode": {"subscribe"}, "hub.verify_token": {"verify-me"}, "hub.challenge": {"42"}}
+	if got, err := c.Handshake(q); err != nil || got != "42" {
+		t.Errorf("handshake = %q, %v; want the challenge", got, err)
+	}
+	for _, bad := range []url.Values{
+		{"hub.mode": {"unsubscribe"}, "hub.verify_token": {"verify-me"}, "hub.challenge": {"42"}},
+		{"hub.mode": {"subscribe"}, "hub.verify_token": {"wrong"}, "hub.challenge": {"42"}},
+		{"hub.mode": {"subscribe"}, "hub.verify_token": {"verify-me"}},
+	} {
+		if _, err := c.Handshake(bad); !errors.Is(err, channels.ErrHandshake) {
+			t.Errorf("handshake %v: %v, want ErrHandshake", bad, err)
+		}
 	}
 }
