@@ -9,6 +9,7 @@
 package blocklist
 
 import (
+	"context"
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist/blocks"
@@ -27,18 +28,21 @@ type Config struct {
 	Now func() time.Time
 	// Channels are the configured channels by id.
 	Channels map[string]store.ChannelInfo
-	// RecentContacts bounds the recent-contacts index (decision.Config).
+	// RecentContacts bounds the recent-contacts index; zero means
+	// decision.DefaultRecentContacts (decision.Config).
 	RecentContacts int
-	// TicketMessages bounds a blocked ticket (decision.Config).
+	// TicketMessages bounds a blocked ticket; zero means
+	// decision.DefaultTicketMessages (decision.Config).
 	TicketMessages int
-	// ReleaseChunk is how many entries one script of a ticket release moves
-	// (tickets.Config).
+	// ReleaseChunk is how many entries one script of a ticket release
+	// moves; zero means tickets.DefaultReleaseChunk (tickets.Config).
 	ReleaseChunk int
 }
 
-// Store is the whole store: each part, its methods promoted.
+// Store is the whole store: each part, its methods promoted, and the core's
+// Ping and Close.
 type Store struct {
-	*store.Core
+	core *store.Core
 	*blocks.Registry
 	*decision.Decider
 	*tickets.Desk
@@ -68,5 +72,12 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{Core: db, Registry: reg, Decider: dec, Desk: desk, Shards: q}, nil
+	return &Store{core: db, Registry: reg, Decider: dec, Desk: desk, Shards: q}, nil
 }
+
+// Ping reports whether the store answers.
+func (s *Store) Ping(ctx context.Context) error { return s.core.Ping(ctx) }
+
+// Close stops the store's background work; it does not close the Redis
+// client.
+func (s *Store) Close() { s.core.Close() }

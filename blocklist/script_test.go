@@ -62,17 +62,36 @@ func TestLuaScripts(t *testing.T) {
 				t.Errorf("%s: argument %s is passed but never used", f, a)
 			}
 		}
-		// A call of a library function the script is not composed with
-		// would fail only when that branch runs.
-		withLibs := src
-		for _, lib := range c.Libs {
-			withLibs += store.Lib(lib)
-		}
-		for lib, fns := range defines {
-			for _, fn := range fns {
-				calls := regexp.MustCompile(`\b` + fn + `\(`).MatchString(withLibs)
-				if calls && !slices.Contains(c.Libs, lib) {
-					t.Errorf("%s: calls %s of lib/%s.lua but is not composed with it", f, fn, lib)
+		// A call of a library function the script is not composed with, or
+		// composed with only after the caller, would fail only when that
+		// branch runs: a Lua local is nil before its definition.
+		callers := append([]string{}, c.Libs...)
+		callers = append(callers, "") // "" is the script's own file
+		for i, caller := range callers {
+			code := src
+			if caller != "" {
+				code = store.Lib(caller)
+			}
+			code = luaComment.ReplaceAllString(code, "")
+			for lib, fns := range defines {
+				if lib == caller {
+					continue
+				}
+				for _, fn := range fns {
+					if !regexp.MustCompile(`\b` + fn + `\(`).MatchString(code) {
+						continue
+					}
+					at := slices.Index(c.Libs, lib)
+					who := f
+					if caller != "" {
+						who = f + " (lib/" + caller + ".lua)"
+					}
+					switch {
+					case at < 0:
+						t.Errorf("%s: calls %s of lib/%s.lua but is not composed with it", who, fn, lib)
+					case at >= i:
+						t.Errorf("%s: calls %s of lib/%s.lua, which is composed after it", who, fn, lib)
+					}
 				}
 			}
 		}
@@ -102,6 +121,9 @@ func TestLuaScripts(t *testing.T) {
 		}
 	}
 }
+
+// luaComment is a Lua line comment.
+var luaComment = regexp.MustCompile(`--[^\n]*`)
 
 // xadd finds a command that adds a stream entry, however quoted or cased.
 var xadd = regexp.MustCompile(`(?i)['"]xadd['"]`)

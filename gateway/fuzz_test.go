@@ -138,7 +138,7 @@ func fuzzGateway(f *testing.F, channel string, seeds [][]byte) func(t *testing.T
 		f.Fatal(err)
 	}
 	rdb := redistest.Start(f).Client()
-	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]store.ChannelInfo{
+	bl, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]store.ChannelInfo{
 		"line-main": {Type: "line", Bot: true, DedupeWindow: time.Hour},
 		"wa-main":   {Type: "whatsapp", DedupeWindow: time.Hour},
 		"web":       {Type: "webchat", DedupeWindow: time.Hour},
@@ -146,7 +146,7 @@ func fuzzGateway(f *testing.F, channel string, seeds [][]byte) func(t *testing.T
 	if err != nil {
 		f.Fatal(err)
 	}
-	if err := store.InitSettings(context.Background()); err != nil {
+	if err := bl.InitSettings(context.Background()); err != nil {
 		f.Fatal(err)
 	}
 	g, err := gateway.New(gateway.Config{
@@ -156,7 +156,7 @@ func fuzzGateway(f *testing.F, channel string, seeds [][]byte) func(t *testing.T
 			{Adapter: webCh, BlockedAction: blocks.ActionRecord},
 		},
 		RequestTimeout: 5 * time.Second,
-	}, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}, bl, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		f.Fatal(err)
 	}

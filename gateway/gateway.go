@@ -176,8 +176,8 @@ type Gateway struct {
 }
 
 // New builds the gateway and its routes.
-func New(cfg Config, store Store, log *slog.Logger) (*Gateway, error) {
-	if store == nil || log == nil {
+func New(cfg Config, bl Store, log *slog.Logger) (*Gateway, error) {
+	if bl == nil || log == nil {
 		return nil, errors.New("gateway: nil dependency")
 	}
 	if len(cfg.Channels) == 0 {
@@ -191,7 +191,7 @@ func New(cfg Config, store Store, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{
-		store: store, log: log, auth: auth,
+		store: bl, log: log, auth: auth,
 		channels: map[string]ChannelConfig{}, timeout: cfg.RequestTimeout,
 		ready: func() bool { return true },
 	}

@@ -71,7 +71,7 @@ func newOpenAPIEnv(t *testing.T) *oaEnv {
 	t.Helper()
 	doc := loadOpenAPI(t)
 	srv := redistest.Start(t)
-	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]store.ChannelInfo{
+	bl, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]store.ChannelInfo{
 		"line-main": {Type: "fake", DedupeWindow: time.Hour},
 		"wa-main":   {Type: "fake", Bot: true, DedupeWindow: time.Hour},
 	}}, srv.Client())
@@ -79,10 +79,10 @@ func newOpenAPIEnv(t *testing.T) *oaEnv {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := store.InitSettings(ctx); err != nil {
+	if err := bl.InitSettings(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.EnsureQueues(ctx); err != nil {
+	if err := bl.EnsureQueues(ctx); err != nil {
 		t.Fatal(err)
 	}
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -105,11 +105,11 @@ func newOpenAPIEnv(t *testing.T) *oaEnv {
 		// the route listing must leave out.
 		WebhookMiddleware: []fiber.Handler{func(c *fiber.Ctx) error { return c.Next() }},
 		Metrics:           metrics,
-	}, store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}, bl, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &oaEnv{app: g.App(), line: line, store: store, doc: doc}
+	return &oaEnv{app: g.App(), line: line, store: bl, doc: doc}
 }
 
 func TestOpenAPI(t *testing.T) {

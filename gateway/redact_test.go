@@ -49,24 +49,24 @@ func (b *logBuffer) String() string {
 // replica, which takes no write.
 func loggedEnv(t *testing.T, rdb redis.UniversalClient) (*env, *logBuffer) {
 	t.Helper()
-	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]store.ChannelInfo{
+	bl, err := blocklist.New(blocklist.Config{DefaultEnabled: true, Channels: map[string]store.ChannelInfo{
 		"line-main": {Type: "fake", DedupeWindow: time.Hour},
 	}}, rdb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(store.Close)
+	t.Cleanup(bl.Close)
 	logs := &logBuffer{}
 	ch := testkit.NewChannel("line-main", 1024)
 	g, err := gateway.New(gateway.Config{
 		Tokens:         []gateway.Token{{Name: "alice", Role: gateway.RoleAgent, Secret: agentToken}},
 		Channels:       []gateway.ChannelConfig{{Adapter: ch, BlockedAction: blocks.ActionQueue}},
 		RequestTimeout: 3 * time.Second,
-	}, store, slog.New(redact.Handler(slog.NewJSONHandler(logs, nil))))
+	}, bl, slog.New(redact.Handler(slog.NewJSONHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, base: serve(t, g), rdb: rdb, store: store, ch: ch}, logs
+	return &env{t: t, base: serve(t, g), rdb: rdb, store: bl, ch: ch}, logs
 }
 
 // scriptHash matches a Lua script's SHA-1 as Redis names it in errors.

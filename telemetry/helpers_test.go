@@ -123,19 +123,19 @@ func newHarness(t *testing.T, tracing bool) *harness {
 	// No retries, so that an outage test fails at once.
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 64, MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
-	store, err := blocklist.New(blocklist.Config{DefaultEnabled: true, TicketMessages: ticketBound, Channels: map[string]store.ChannelInfo{
+	bl, err := blocklist.New(blocklist.Config{DefaultEnabled: true, TicketMessages: ticketBound, Channels: map[string]store.ChannelInfo{
 		channelID: {Type: "fake", DedupeWindow: time.Hour},
 	}}, rdb)
 	if err != nil {
 		t.Fatalf("blocklist.New: %v", err)
 	}
-	if err := store.InitSettings(t.Context()); err != nil {
+	if err := bl.InitSettings(t.Context()); err != nil {
 		t.Fatalf("InitSettings: %v", err)
 	}
-	if err := store.EnsureQueues(t.Context()); err != nil {
+	if err := bl.EnsureQueues(t.Context()); err != nil {
 		t.Fatalf("EnsureQueues: %v", err)
 	}
-	h.store, h.redis = store, srv
+	h.store, h.redis = bl, srv
 
 	g, err := gateway.New(gateway.Config{
 		Tokens:            []gateway.Token{{Name: "root", Role: gateway.RoleAdmin, Secret: adminToken}},
@@ -143,7 +143,7 @@ func newHarness(t *testing.T, tracing bool) *harness {
 		RequestTimeout:    3 * time.Second,
 		WebhookMiddleware: []fiber.Handler{inst.Webhooks()},
 		Metrics:           tel.MetricsHandler(),
-	}, inst.Store(store), h.log)
+	}, inst.Store(bl), h.log)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}

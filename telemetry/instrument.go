@@ -77,8 +77,8 @@ type Counter interface {
 // (0 closed, 1 half-open, 2 open). Target URLs are labelled without their
 // credentials and query values, since /metrics is not behind the admin
 // tokens. breakers may be nil.
-func (i *Instruments) Gauges(store Counter, breakers func() map[string]string) error {
-	if store == nil {
+func (i *Instruments) Gauges(bl Counter, breakers func() map[string]string) error {
+	if bl == nil {
 		return errors.New("gauges: nil store")
 	}
 	if breakers == nil {
@@ -103,12 +103,12 @@ func (i *Instruments) Gauges(store Counter, breakers func() map[string]string) e
 	_, err = i.t.Meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		if d, err := store.QueueDepth(ctx); err == nil {
+		if d, err := bl.QueueDepth(ctx); err == nil {
 			for shard, n := range d {
 				o.ObserveInt64(depth, n, metric.WithAttributes(attribute.String("shard", strconv.Itoa(shard))))
 			}
 		}
-		if b, t, err := store.Counts(ctx); err == nil {
+		if b, t, err := bl.Counts(ctx); err == nil {
 			o.ObserveInt64(blocked, b)
 			o.ObserveInt64(tickets, t)
 		}

@@ -73,9 +73,9 @@ type BlockResult struct {
 	EndedConversation string
 }
 
-// Block blocks a contact, replacing any block it had. It wraps ErrDisabled
-// when the feature is off and ErrInvalid for a bad request; in either case,
-// and on ErrUnavailable, nothing is stored.
+// Block blocks a contact, replacing any block it had. It wraps store.ErrDisabled
+// when the feature is off and store.ErrInvalid for a bad request; in either case,
+// and on store.ErrUnavailable, nothing is stored.
 func (s *Registry) Block(ctx context.Context, req BlockRequest) (BlockResult, error) {
 	now := s.db.Now().Truncate(time.Millisecond)
 	if err := validateBlock(req, now); err != nil {
@@ -141,7 +141,7 @@ func validateBlock(req BlockRequest, now time.Time) error {
 	return nil
 }
 
-// Get returns the contact's block entry, or ErrNotFound when the contact is
+// Get returns the contact's block entry, or store.ErrNotFound when the contact is
 // not blocked (never blocked, unblocked, or the block expired).
 func (s *Registry) Get(ctx context.Context, channel, contact string) (Entry, error) {
 	if err := store.ValidateContact(contact); err != nil {

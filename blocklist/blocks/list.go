@@ -15,7 +15,7 @@ import (
 type ListRequest struct {
 	// Channel, when set, keeps only that channel's contacts.
 	Channel string
-	// Limit is the page size, 1 to MaxListLimit.
+	// Limit is the page size, 1 to store.MaxListLimit.
 	Limit int
 	// Cursor is the NextCursor of the previous page, or "" for the first.
 	Cursor string

@@ -30,7 +30,7 @@ type RecentContact struct {
 type RecentRequest struct {
 	// Channel, when set, keeps only that channel's contacts.
 	Channel string
-	// Limit is the page size, 1 to MaxListLimit.
+	// Limit is the page size, 1 to store.MaxListLimit.
 	Limit int
 	// Cursor is the NextCursor of the previous page, or "".
 	Cursor string
@@ -39,7 +39,7 @@ type RecentRequest struct {
 // RecentContacts returns the contacts whose events were received lately,
 // newest first, and the cursor of the next page ("" after the last). The
 // index is written by Ingest and bounded: per channel and bucket the newest
-// RecentContacts (Config) contacts, none older than store.RecentContactsAge.
+// decision.Config.RecentContacts contacts, none older than store.RecentContactsAge.
 func (s *Registry) RecentContacts(ctx context.Context, req RecentRequest) ([]RecentContact, string, error) {
 	chans := s.db.Channels()
 	if req.Channel != "" {

@@ -1,15 +1,17 @@
 // Package blocks is the blocked contacts and the feature's setting: blocking
-// and unblocking (which releases or deletes the contact's blocked tickets
-// through package tickets), the block_contact_enabled setting, the listings
-// of blocked and recent contacts, and the audit trail of admin actions.
+// and unblocking (whose script releases or deletes the contact's open
+// blocked ticket with the library's release functions, package tickets then
+// moving a release's messages in chunks), the block_contact_enabled setting,
+// the listings of blocked and recent contacts, their counts, and the audit
+// trail of admin actions.
 package blocks
 
 import (
+	"context"
 	"embed"
 	"errors"
 
 	"github.com/hookwall/hookwall/blocklist/store"
-	"github.com/hookwall/hookwall/blocklist/tickets"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -20,13 +22,19 @@ var luaFiles embed.FS
 type Registry struct {
 	db      *store.Core
 	rdb     redis.UniversalClient
-	tickets *tickets.Desk
+	tickets Releaser
 }
 
-// New returns a Registry on db; unblocking releases tickets through desk.
-func New(db *store.Core, desk *tickets.Desk) (*Registry, error) {
-	if db == nil || desk == nil {
+// Releaser moves a contact's ticket release in progress to the delivery
+// stream (tickets.Desk).
+type Releaser interface {
+	FinishRelease(ctx context.Context, channel, contact string) error
+}
+
+// New returns a Registry on db; an unblock's release is moved by tickets.
+func New(db *store.Core, tickets Releaser) (*Registry, error) {
+	if db == nil || tickets == nil {
 		return nil, errors.New("blocks: nil store or tickets")
 	}
-	return &Registry{db: db, rdb: db.Redis(), tickets: desk}, nil
+	return &Registry{db: db, rdb: db.Redis(), tickets: tickets}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/hookwall/hookwall/blocklist/store"
-	"github.com/hookwall/hookwall/blocklist/tickets"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -21,7 +20,7 @@ const (
 	TicketsDelete TicketMode = "delete"
 	// TicketsNone unblocks a contact without an open blocked ticket, as
 	// TicketsRelease would (releasing nothing), and refuses one with an
-	// open ticket with ErrHasTicket, changing nothing. The check is part of
+	// open ticket with store.ErrHasTicket, changing nothing. The check is part of
 	// the unblock's script: no ticket opens between the two. It is for a
 	// caller that may not release or delete tickets; it is not one of the
 	// contract's modes, which Valid reports.
@@ -42,7 +41,7 @@ type UnblockResult struct {
 }
 
 // unblockScript removes the block entry and its index member, starts the
-// release of the contact's open blocked ticket (release.go moves its
+// release of the contact's open blocked ticket (tickets/release.go moves its
 // messages) or deletes it, tells the helpdesk and appends the audit record,
 // all or nothing. Unblock is idempotent: unblocking a contact that is not
 // blocked and has no ticket changes nothing but the audit trail. To release
@@ -96,7 +95,7 @@ type unblockArgs struct {
 
 // Unblock lifts the contact's block and handles its blocked tickets as mode
 // says; with TicketsNone it refuses a contact with an open ticket
-// (ErrHasTicket). It works whether or not the feature is enabled. A released
+// (store.ErrHasTicket). It works whether or not the feature is enabled. A released
 // ticket's messages move in chunks (see tickets/release.go): on an error the unblock
 // may have happened with the release in progress, which a repeated call
 // (answering unblocked false then), the contact's next release or
@@ -155,7 +154,7 @@ func (s *Registry) Unblock(ctx context.Context, channel, contact, actor string, 
 			return UnblockResult{}, store.ErrHasTicket
 		}
 		if res[0] == "changed" {
-			if changes++; changes == tickets.MaxChanges {
+			if changes++; changes == maxChanges {
 				return UnblockResult{}, fmt.Errorf("%w: the open ticket of %s/%s changed %d times during the unblock", store.ErrUnavailable, channel, contact, changes)
 			}
 			continue
@@ -173,3 +172,9 @@ func (s *Registry) Unblock(ctx context.Context, channel, contact, actor string, 
 		}
 	}
 }
+
+// maxChanges bounds how often an unblock reads the open ticket's id again
+// because the ticket changed between its read and its script. Each change is
+// another call's progress (a ticket opened, released or deleted), so it
+// takes a contact under constant change to use them up.
+const maxChanges = 10

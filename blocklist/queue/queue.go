@@ -147,7 +147,7 @@ func (s *Shards) readShard(ctx context.Context, shard int, owner string, count i
 	case string:
 		return nil, v, true, nil
 	}
-	msgs, err := store.StreamEntries(res)
+	msgs, err := streamEntries(res)
 	if err != nil {
 		return nil, "", true, fmt.Errorf("blocklist: read shard %d: %w", shard, err)
 	}
@@ -331,7 +331,7 @@ type retryArgs struct {
 // RetryDeadLetter queues a parked delivery again with the same envelope id.
 // The blocklist is checked again: a delivery to automation (bot, or helpdesk
 // with automation on) of a contact that is blocked now is refused with
-// ErrBlocked and stays parked. Lifecycle notices, recorded messages and
+// store.ErrBlocked and stays parked. Lifecycle notices, recorded messages and
 // released tickets' messages always go.
 func (s *Shards) RetryDeadLetter(ctx context.Context, id, actor string) (DeadLetter, error) {
 	dl, err := s.deadLetter(ctx, id)
@@ -382,28 +382,6 @@ func (s *Shards) QueueDepth(ctx context.Context) ([store.Buckets]int64, error) {
 	return out, nil
 }
 
-// Counts returns the number of entries in the blocked-contacts indexes and
-// of open tickets, over every bucket.
-func (s *Shards) Counts(ctx context.Context) (blocked, tickets int64, err error) {
-	bc := make([]*redis.IntCmd, store.Buckets)
-	tc := make([]*redis.IntCmd, store.Buckets)
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for b := range store.Buckets {
-			bc[b] = p.ZCard(ctx, store.KeysOfBucket(b).Blocked)
-			tc[b] = p.ZCard(ctx, store.KeysOfBucket(b).Tickets)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, 0, store.Err(err)
-	}
-	for b := range store.Buckets {
-		blocked += bc[b].Val()
-		tickets += tc[b].Val()
-	}
-	return blocked, tickets, nil
-}
-
 // replicasKey lists the live replicas, scored by when their registration
 // lapses. It is one key on its own: no script touches it with others.
 const replicasKey = "hw:replicas"
@@ -429,4 +407,46 @@ func (s *Shards) Heartbeat(ctx context.Context, owner string, ttl time.Duration)
 // Leave removes owner from the live replicas.
 func (s *Shards) Leave(ctx context.Context, owner string) error {
 	return store.Err(s.rdb.ZRem(ctx, replicasKey, owner).Err())
+}
+
+// streamEntries reads an XREADGROUP reply passed on by a script:
+// [[stream, [[id, [field, value, ...]], ...]]]. The field list of an entry
+// deleted after it was read is nil; so are its Values.
+func streamEntries(reply any) ([]redis.XMessage, error) {
+	streams, ok := reply.([]any)
+	if !ok {
+		return nil, fmt.Errorf("unexpected reply %T", reply)
+	}
+	var out []redis.XMessage
+	for _, st := range streams {
+		pair, ok := st.([]any)
+		if !ok || len(pair) != 2 {
+			return nil, fmt.Errorf("unexpected stream reply %v", st)
+		}
+		entries, ok := pair[1].([]any)
+		if !ok {
+			return nil, fmt.Errorf("unexpected entries %T", pair[1])
+		}
+		for _, e := range entries {
+			kv, ok := e.([]any)
+			if !ok || len(kv) != 2 {
+				return nil, fmt.Errorf("unexpected entry %v", e)
+			}
+			id, ok := kv[0].(string)
+			if !ok {
+				return nil, fmt.Errorf("unexpected entry id %T", kv[0])
+			}
+			m := redis.XMessage{ID: id}
+			if fields, ok := kv[1].([]any); ok {
+				m.Values = make(map[string]any, len(fields)/2)
+				for i := 0; i+1 < len(fields); i += 2 {
+					if k, ok := fields[i].(string); ok {
+						m.Values[k] = fields[i+1]
+					}
+				}
+			}
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }

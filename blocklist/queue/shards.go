@@ -1,8 +1,9 @@
 // Package queue is the delivery queue: one stream per bucket (a shard), the
 // lease that lets one replica at a time deliver a shard, the registry of
 // replicas that share the shards, and the dead letters parked after their
-// retries. The decision, blocks and tickets packages write its entries
-// through the store's library (store/lua/lib/entry.lua); this package reads them
+// retries. Its entries are written through the store's library
+// (store/lua/lib/entry.lua) by the decision, blocks and tickets packages and
+// by this package's dead-letter retry; this package reads them
 // (store.DeliveryFrom) and acknowledges them.
 package queue
 

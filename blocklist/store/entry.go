@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -35,48 +34,6 @@ type Delivery struct {
 	Payload json.RawMessage `json:"payload"`
 	// TraceParent is the W3C trace context of the inbound request, if any.
 	TraceParent string `json:"traceparent,omitempty"`
-}
-
-// StreamEntries reads an XREADGROUP reply passed on by a script:
-// [[stream, [[id, [field, value, ...]], ...]]]. The field list of an entry
-// deleted after it was read is nil; so are its Values.
-func StreamEntries(reply any) ([]redis.XMessage, error) {
-	streams, ok := reply.([]any)
-	if !ok {
-		return nil, fmt.Errorf("unexpected reply %T", reply)
-	}
-	var out []redis.XMessage
-	for _, st := range streams {
-		pair, ok := st.([]any)
-		if !ok || len(pair) != 2 {
-			return nil, fmt.Errorf("unexpected stream reply %v", st)
-		}
-		entries, ok := pair[1].([]any)
-		if !ok {
-			return nil, fmt.Errorf("unexpected entries %T", pair[1])
-		}
-		for _, e := range entries {
-			kv, ok := e.([]any)
-			if !ok || len(kv) != 2 {
-				return nil, fmt.Errorf("unexpected entry %v", e)
-			}
-			id, ok := kv[0].(string)
-			if !ok {
-				return nil, fmt.Errorf("unexpected entry id %T", kv[0])
-			}
-			m := redis.XMessage{ID: id}
-			if fields, ok := kv[1].([]any); ok {
-				m.Values = make(map[string]any, len(fields)/2)
-				for i := 0; i+1 < len(fields); i += 2 {
-					if k, ok := fields[i].(string); ok {
-						m.Values[k] = fields[i+1]
-					}
-				}
-			}
-			out = append(out, m)
-		}
-	}
-	return out, nil
 }
 
 // entryFieldNames are the fields of a delivery stream entry, in the order

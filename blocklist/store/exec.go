@@ -189,3 +189,7 @@ func (b *batcher) close() {
 	close(b.stop)
 	b.flushers.Wait()
 }
+
+func isNoScript(err error) bool {
+	return err != nil && len(err.Error()) >= 8 && err.Error()[:8] == "NOSCRIPT"
+}

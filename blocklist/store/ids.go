@@ -3,30 +3,9 @@ package store
 import (
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 )
-
-// Targets of a delivery.
-const (
-	TargetBot      = "bot"
-	TargetHelpdesk = "helpdesk"
-)
-
-// ChannelInfo is what the store needs to know of a configured channel.
-type ChannelInfo struct {
-	// Type is the platform: line, whatsapp or webchat.
-	Type string
-	// Bot is true when the channel has an enabled bot.
-	Bot bool
-	// DedupeWindow is how long an event id is remembered.
-	DedupeWindow time.Duration
-}
-
-func isNoScript(err error) bool {
-	return err != nil && len(err.Error()) >= 8 && err.Error()[:8] == "NOSCRIPT"
-}
 
 // NewID returns a time-ordered unique id with the prefix.
 func NewID(prefix string) string {
@@ -62,12 +41,4 @@ func IDBucket(id, prefix string) (int, bool) {
 		return 0, false
 	}
 	return b, true
-}
-
-// Release returns the target and queue name released messages go to.
-func (c ChannelInfo) Release() (target, queue string) {
-	if c.Bot {
-		return TargetBot, "bot"
-	}
-	return TargetHelpdesk, "unassigned"
 }

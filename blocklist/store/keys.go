@@ -56,6 +56,7 @@ type BucketKeys struct {
 	DeadIdx  string // sorted set of dead-letter ids by time parked
 }
 
+// KeysOfBucket returns the per-bucket keys of bucket b.
 func KeysOfBucket(b int) BucketKeys {
 	t := "hw:" + bucketTags[b] + ":"
 	return BucketKeys{
@@ -109,7 +110,7 @@ const RecentContactsAge = 30 * 24 * time.Hour
 func (k BucketKeys) Recent(channel string) string { return "hw:" + k.Tag + ":recent:" + channel }
 
 // RecentPreview is the hash of the start of each recent contact's latest
-// message, by the same members as recent.
+// message, by the same members as Recent.
 func (k BucketKeys) RecentPreview(channel string) string {
 	return "hw:" + k.Tag + ":recentpv:" + channel
 }
@@ -117,6 +118,7 @@ func (k BucketKeys) RecentPreview(channel string) string {
 // TicketID maps a ticket id to its channel and contact.
 func (k BucketKeys) TicketID(id string) string { return "hw:" + k.Tag + ":tktid:" + id }
 
+// KeysOf returns the keys of (channel, contact), all in its bucket's slot.
 func KeysOf(channel, contact string) ContactKeys {
 	b := BucketOf(channel, contact)
 	bk := KeysOfBucket(b)

@@ -29,7 +29,7 @@ func (a Scored) less(b Scored) bool {
 // FetchFunc reads, for every source i with counts[i] > 0, up to counts[i]
 // members in the page's order, starting at the score of from inclusive (from
 // the start when from is nil). The members of one source must come in the
-// page's order, which mergePage checks nothing of.
+// page's order, which MergePage checks nothing of.
 type FetchFunc func(ctx context.Context, from *Scored, counts []int64) ([][]Scored, error)
 
 // pageMargin is read beyond the page from every source, so that members
@@ -159,7 +159,7 @@ func (c *Core) PageByScore(ctx context.Context, ix ScoreIndex, limit int, cursor
 					continue
 				}
 				// From the cursor's score inclusive: members sharing it are
-				// ordered by id in mergePage.
+				// ordered by id in MergePage.
 				r := &redis.ZRangeBy{Min: lo, Max: "+inf", Count: counts[i]}
 				if ix.Desc {
 					if from != nil {

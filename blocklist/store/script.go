@@ -33,7 +33,6 @@ var libFiles embed.FS
 type Script[K, A any] struct {
 	script *redis.Script
 	name   string
-	src    string
 }
 
 // NewScript composes the script lua/<name>.lua of files (the calling
@@ -56,7 +55,7 @@ func NewScript[K, A any](files fs.FS, name string, libs ...string) *Script[K, A]
 		Name: name, Files: files, Libs: libs, Own: own, Source: b.String(),
 		Keys: fieldNames(reflect.TypeFor[K]()), Args: fieldNames(reflect.TypeFor[A]()),
 	})
-	return &Script[K, A]{script: redis.NewScript(b.String()), name: name, src: b.String()}
+	return &Script[K, A]{script: redis.NewScript(b.String()), name: name}
 }
 
 // ComposedScript is what NewScript made of a script, for the tests that
@@ -184,9 +183,7 @@ func (s *Script[K, A]) Call(k K, a A) Call {
 	return Call{script: s.script, keys: keyList(k), args: argList(a)}
 }
 
-// Source is the composed script, for tests.
-func (s *Script[K, A]) Source() string { return s.src }
-
+// BoolFlag is b as a script takes it: "1" or "0".
 func BoolFlag(b bool) string {
 	if b {
 		return "1"

@@ -104,7 +104,9 @@ func (c *Core) Ping(ctx context.Context) error {
 	return Err(c.rdb.Ping(ctx).Err())
 }
 
-// Redis is the client, for reads; writes go through Write.
+// Redis is the client. Every write acknowledged to a client goes through
+// Write; the rest (reads, the queue's leases, acknowledgements and parked
+// entries, start-up settings) use the client directly.
 func (c *Core) Redis() redis.UniversalClient { return c.rdb }
 
 // Now is the store's clock.
@@ -167,11 +169,13 @@ func unavailableReply(msg string) bool {
 	return false
 }
 
+// Millis is t in Unix milliseconds, as the store keeps times.
 func Millis(t time.Time) int64 { return t.UnixMilli() }
 
+// FromMillis is the UTC time of Unix milliseconds v.
 func FromMillis(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
-// Channel returns the configured Channel's info, or ErrInvalid.
+// Channel returns the configured channel's info, or ErrInvalid.
 func (c *Core) Channel(id string) (ChannelInfo, error) {
 	info, ok := c.channels[id]
 	if !ok {

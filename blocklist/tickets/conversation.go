@@ -30,7 +30,7 @@ type Conversation struct {
 	Messages []json.RawMessage `json:"messages"`
 }
 
-// GetConversation returns the contact's latest conversation, or ErrNotFound.
+// GetConversation returns the contact's latest conversation, or store.ErrNotFound.
 func (s *Desk) GetConversation(ctx context.Context, channel, contact string) (Conversation, error) {
 	if err := store.ValidateContact(contact); err != nil {
 		return Conversation{}, err

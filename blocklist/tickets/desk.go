@@ -3,7 +3,8 @@
 // helpdesk (in chunks, see release.go) or deleting it, and reading a
 // contact's latest conversation. The decision (package decision) opens
 // tickets and conversations; unblocking (package blocks) releases or deletes
-// a contact's tickets through this package's release.
+// a contact's ticket in its own script, and this package's FinishRelease
+// moves the release's messages.
 package tickets
 
 import (

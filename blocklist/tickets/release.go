@@ -67,18 +67,18 @@ type releaseChunkArgs struct {
 	MaxBytes int    `lua:"max_bytes"`
 }
 
-// MaxChanges bounds how often a store call reads a ticket id again because
+// maxChanges bounds how often a store call reads a ticket id again because
 // the contact's ticket or release changed between its read and its script.
 // Each change is another call's progress (a release finished, a ticket
 // opened), so it takes a contact under constant change to use them up.
-const MaxChanges = 10
+const maxChanges = 10
 
 // FinishRelease moves the contact's release in progress, if any, to the
 // delivery stream, chunk by chunk. On error the release stays in progress
 // where it stopped; any later call goes on from there.
 func (s *Desk) FinishRelease(ctx context.Context, channel, contact string) error {
 	k := store.KeysOf(channel, contact)
-	for range MaxChanges {
+	for range maxChanges {
 		tid, err := s.rdb.HGet(ctx, k.Release, "ticket").Result()
 		if err == redis.Nil {
 			return nil
@@ -104,7 +104,7 @@ func (s *Desk) FinishRelease(ctx context.Context, channel, contact string) error
 			}
 		}
 	}
-	return fmt.Errorf("%w: the release of %s/%s changed %d times while moving it", store.ErrUnavailable, channel, contact, MaxChanges)
+	return fmt.Errorf("%w: the release of %s/%s changed %d times while moving it", store.ErrUnavailable, channel, contact, maxChanges)
 }
 
 // ReleaseError is the failure of one contact's release in FinishReleases.

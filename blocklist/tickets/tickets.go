@@ -112,7 +112,7 @@ func ticketBucket(id string) (int, bool) { return store.IDBucket(id, "tkt_") }
 type TicketRequest struct {
 	// ID names the ticket.
 	ID string
-	// Limit is the page size, 1 to MaxListLimit.
+	// Limit is the page size, 1 to store.MaxListLimit.
 	Limit int
 	// Cursor is the NextCursor of the previous page, or "".
 	Cursor string
@@ -186,7 +186,7 @@ func (s *Desk) GetTicket(ctx context.Context, req TicketRequest) (TicketDetail, 
 }
 
 // OpenTicket returns the contact's open blocked ticket without its messages,
-// or ErrNotFound when it has none.
+// or store.ErrNotFound when it has none.
 func (s *Desk) OpenTicket(ctx context.Context, channel, contact string) (Ticket, error) {
 	if err := store.ValidateContact(contact); err != nil {
 		return Ticket{}, err
@@ -292,7 +292,7 @@ func (s *Desk) ticketOp(ctx context.Context, id, actor, op string) (channel, con
 type TicketListRequest struct {
 	// Channel, when set, keeps only that channel's tickets.
 	Channel string
-	// Limit is the page size, 1 to MaxListLimit.
+	// Limit is the page size, 1 to store.MaxListLimit.
 	Limit int
 	// Cursor is the NextCursor of the previous page, or "".
 	Cursor string

@@ -147,19 +147,19 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		targets[ch.ID] = t
 	}
 
-	store, err := blocklist.New(blocklist.Config{
+	bl, err := blocklist.New(blocklist.Config{
 		DefaultEnabled: cfg.Settings.Enabled(), Channels: infos, TicketMessages: cfg.Tickets.MaxMessages,
 	}, rdb)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer bl.Close()
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := store.InitSettings(sctx); err != nil {
+	if err := bl.InitSettings(sctx); err != nil {
 		return fmt.Errorf("initializing settings: %w", err)
 	}
-	if err := store.EnsureQueues(sctx); err != nil {
+	if err := bl.EnsureQueues(sctx); err != nil {
 		return fmt.Errorf("creating delivery queues: %w", err)
 	}
 
@@ -185,7 +185,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if cfg.Console.IsEnabled() {
 		gwCfg.Console = console.Handler()
 	}
-	gw, err := gateway.New(gwCfg, inst.Store(store), log)
+	gw, err := gateway.New(gwCfg, inst.Store(bl), log)
 	if err != nil {
 		return err
 	}
@@ -204,11 +204,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		LeaseTTL:    cfg.Delivery.LeaseTTL.Std(),
 		Tracer:      inst,
 		Observer:    inst,
-	}, store, log)
+	}, bl, log)
 	if err != nil {
 		return err
 	}
-	if err := inst.Gauges(store, dl.BreakerStates); err != nil {
+	if err := inst.Gauges(bl, dl.BreakerStates); err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -221,7 +221,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	sweepDone := make(chan struct{})
 	go func() {
 		defer close(sweepDone)
-		finishReleases(workCtx, store, log)
+		finishReleases(workCtx, bl, log)
 	}()
 
 	serveErr := make(chan error, 1)
@@ -282,12 +282,12 @@ func logReleaseErrors(log *slog.Logger, err error) {
 // ctx ends. A release's request, and the contact's next release or unblock,
 // finish it first in the usual course; the sweep is for the rest, so that no
 // contact's deliveries wait behind a release for long.
-func finishReleases(ctx context.Context, store *blocklist.Store, log *slog.Logger) {
+func finishReleases(ctx context.Context, bl *blocklist.Store, log *slog.Logger) {
 	t := time.NewTicker(releaseSweep)
 	defer t.Stop()
 	for {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		n, err := store.FinishReleases(sctx)
+		n, err := bl.FinishReleases(sctx)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			logReleaseErrors(log, err)

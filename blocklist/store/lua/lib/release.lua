@@ -1,5 +1,6 @@
--- A ticket release, in two parts (see release.go): detach starts it in the
--- script that releases the ticket, and release_chunk.lua moves its entries.
+-- A ticket release, in two parts (see blocklist/tickets/release.go): detach
+-- starts it in the script that releases the ticket, and the tickets package's
+-- release_chunk.lua moves its entries.
 
 -- detach(r) starts the release of the open ticket: it renames the ticket's
 -- message list r.ticket_messages to the contact's release list r.release_messages,
