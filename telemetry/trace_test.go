@@ -36,7 +36,7 @@ func findSpan(t *testing.T, spans tracetest.SpanStubs, name string) tracetest.Sp
 
 func hasAttr(attrs []attribute.KeyValue, key, value string) bool {
 	for _, kv := range attrs {
-		if string(kv.Key) == key && kv.Value.Emit() == value {
+		if string(kv.Key) == key && kv.Value.String() == value {
 			return true
 		}
 	}
@@ -194,7 +194,7 @@ func TestAttemptSpanRedacted(t *testing.T) {
 		all = append(all, e.Attributes...)
 		for _, kv := range e.Attributes {
 			if kv.Key == "exception.message" {
-				message = kv.Value.Emit()
+				message = kv.Value.String()
 			}
 		}
 	}
@@ -203,8 +203,8 @@ func TestAttemptSpanRedacted(t *testing.T) {
 	}
 	for _, kv := range all {
 		for _, secret := range []string{"pw-secret", "tk-secret"} {
-			if strings.Contains(kv.Value.Emit(), secret) {
-				t.Errorf("span attribute %s keeps %q: %s", kv.Key, secret, kv.Value.Emit())
+			if strings.Contains(kv.Value.String(), secret) {
+				t.Errorf("span attribute %s keeps %q: %s", kv.Key, secret, kv.Value.String())
 			}
 		}
 	}

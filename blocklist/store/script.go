@@ -32,7 +32,6 @@ var libFiles embed.FS
 // the name the script knows it by.
 type Script[K, A any] struct {
 	script *redis.Script
-	name   string
 }
 
 // NewScript composes the script lua/<name>.lua of files (the calling
@@ -55,7 +54,7 @@ func NewScript[K, A any](files fs.FS, name string, libs ...string) *Script[K, A]
 		Name: name, Files: files, Libs: libs, Own: own, Source: b.String(),
 		Keys: fieldNames(reflect.TypeFor[K]()), Args: fieldNames(reflect.TypeFor[A]()),
 	})
-	return &Script[K, A]{script: redis.NewScript(b.String()), name: name}
+	return &Script[K, A]{script: redis.NewScript(b.String())}
 }
 
 // ComposedScript is what NewScript made of a script, for the tests that
