@@ -10,6 +10,7 @@ package blocklist
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/hookwall/hookwall/blocklist/blocks"
@@ -37,6 +38,10 @@ type Config struct {
 	// ReleaseChunk is how many entries one script of a ticket release
 	// moves; zero means tickets.DefaultReleaseChunk (tickets.Config).
 	ReleaseChunk int
+	// SkipEvictionCheck turns off the check of Redis's maxmemory-policy
+	// (store.Config), for the embedded in-process store, which never
+	// evicts. The zero value checks.
+	SkipEvictionCheck bool
 }
 
 // Store is the whole store: each part, its methods promoted, and the core's
@@ -52,7 +57,9 @@ type Store struct {
 // New returns a Store on rdb, which may be a single client, a failover
 // (Sentinel) client or a Cluster client.
 func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
-	db, err := store.New(store.Config{DefaultEnabled: cfg.DefaultEnabled, Now: cfg.Now, Channels: cfg.Channels}, rdb)
+	db, err := store.New(store.Config{
+		DefaultEnabled: cfg.DefaultEnabled, Now: cfg.Now, Channels: cfg.Channels, SkipEvictionCheck: cfg.SkipEvictionCheck,
+	}, rdb)
 	if err != nil {
 		return nil, err
 	}
@@ -75,8 +82,27 @@ func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	return &Store{core: db, Registry: reg, Decider: dec, Desk: desk, Shards: q}, nil
 }
 
-// Ping reports whether the store answers.
-func (s *Store) Ping(ctx context.Context) error { return s.core.Ping(ctx) }
+// Ping reports whether the store answers and may serve: it fails, with
+// store.ErrUnavailable, while Redis may evict keys (store.ErrEvicting), which
+// an operator can bring about at runtime. A Redis that hides its
+// maxmemory-policy (store.ErrPolicyHidden) passes: asking again will not
+// tell, and failing would keep such a deployment unready for ever; the
+// caller warns of it once, at start-up, from CheckEviction.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.core.Ping(ctx); err != nil {
+		return err
+	}
+	if err := s.core.CheckEviction(ctx); err != nil && !errors.Is(err, store.ErrPolicyHidden) {
+		return err
+	}
+	return nil
+}
+
+// CheckEviction reads Redis's maxmemory-policy (store.Core.CheckEviction):
+// nil when it is noeviction on every server, an error wrapping
+// store.ErrEvicting and store.ErrUnavailable when any may evict, one
+// wrapping store.ErrPolicyHidden when a server refuses CONFIG.
+func (s *Store) CheckEviction(ctx context.Context) error { return s.core.CheckEviction(ctx) }
 
 // Close stops the store's background work; it does not close the Redis
 // client.

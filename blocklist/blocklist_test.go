@@ -1,6 +1,8 @@
 package blocklist_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -40,5 +42,67 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	defer s.Close()
 	if err := s.Ping(t.Context()); err != nil {
 		t.Errorf("ping: %v", err)
+	}
+}
+
+// TestPingWhileRedisMayEvict: readiness follows maxmemory-policy at runtime.
+// Ping fails as unavailable once an operator sets an evicting policy with
+// CONFIG SET, on any master of any topology, and passes again when it is set
+// back; a Redis that hides CONFIG does not fail it.
+func TestPingWhileRedisMayEvict(t *testing.T) {
+	chans := map[string]store.ChannelInfo{"line-main": {Type: "line", DedupeWindow: time.Hour}}
+	t.Run("policy changed at runtime", func(t *testing.T) {
+		redistest.Parallel(t)
+		rdb := redistest.StartTopology(t).Client()
+		s, err := blocklist.New(blocklist.Config{Channels: chans}, rdb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ctx := t.Context()
+		if err := s.Ping(ctx); err != nil {
+			t.Fatalf("noeviction: Ping = %v", err)
+		}
+		setPolicy(t, rdb, "volatile-lru")
+		t.Cleanup(func() { setPolicy(t, rdb, "noeviction") })
+		if err := s.Ping(ctx); !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, store.ErrEvicting) {
+			t.Fatalf("volatile-lru: Ping = %v, want ErrUnavailable and ErrEvicting", err)
+		}
+		setPolicy(t, rdb, "noeviction")
+		if err := s.Ping(ctx); err != nil {
+			t.Fatalf("noeviction again: Ping = %v", err)
+		}
+	})
+	t.Run("CONFIG hidden", func(t *testing.T) {
+		t.Parallel()
+		rdb := redistest.Start(t, "--maxmemory-policy", "allkeys-lru", "--rename-command", "CONFIG", "").Client()
+		s, err := blocklist.New(blocklist.Config{Channels: chans}, rdb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Ping(t.Context()); err != nil {
+			t.Fatalf("Ping = %v, want nil: a hidden policy does not fail readiness", err)
+		}
+		if err := s.CheckEviction(t.Context()); !errors.Is(err, store.ErrPolicyHidden) {
+			t.Fatalf("CheckEviction = %v, want ErrPolicyHidden", err)
+		}
+	})
+}
+
+// setPolicy sets maxmemory-policy on every master of rdb's topology.
+func setPolicy(t *testing.T, rdb redis.UniversalClient, policy string) {
+	t.Helper()
+	set := func(ctx context.Context, c *redis.Client) error {
+		return c.ConfigSet(ctx, "maxmemory-policy", policy).Err()
+	}
+	var err error
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(context.Background(), set)
+	} else {
+		err = set(context.Background(), rdb.(*redis.Client))
+	}
+	if err != nil {
+		t.Fatalf("setting maxmemory-policy %s: %v", policy, err)
 	}
 }

@@ -63,6 +63,11 @@ type Config struct {
 	Now func() time.Time
 	// Channels are the configured channels by id.
 	Channels map[string]ChannelInfo
+	// SkipEvictionCheck turns CheckEviction off, for a server that cannot
+	// evict and does not answer CONFIG (the embedded in-process store). The
+	// zero value checks: a Redis that may evict is refused unless the
+	// caller says it never does.
+	SkipEvictionCheck bool
 }
 
 // Core is the store's connection to Redis and what every part of the store
@@ -73,6 +78,8 @@ type Core struct {
 	now            func() time.Time
 	channels       map[string]ChannelInfo
 	batch          *batcher
+	// skipEvictionCheck is Config.SkipEvictionCheck.
+	skipEvictionCheck bool
 }
 
 // New returns a Core on rdb, which may be a single client, a failover
@@ -91,7 +98,7 @@ func New(cfg Config, rdb redis.UniversalClient) (*Core, error) {
 	}
 	return &Core{
 		rdb: rdb, defaultEnabled: cfg.DefaultEnabled, now: cfg.Now, channels: cfg.Channels,
-		batch: newBatcher(rdb),
+		batch: newBatcher(rdb), skipEvictionCheck: cfg.SkipEvictionCheck,
 	}, nil
 }
 

@@ -149,6 +149,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 	bl, err := blocklist.New(blocklist.Config{
 		DefaultEnabled: cfg.Settings.Enabled(), Channels: infos, TicketMessages: cfg.Tickets.MaxMessages,
+		// The embedded store never evicts and does not answer CONFIG.
+		SkipEvictionCheck: cfg.Redis.Embedded(),
 	}, rdb)
 	if err != nil {
 		return err
@@ -156,6 +158,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	defer bl.Close()
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	if err := checkEviction(sctx, bl, log); err != nil {
+		return err
+	}
 	if err := bl.InitSettings(sctx); err != nil {
 		return fmt.Errorf("initializing settings: %w", err)
 	}
@@ -255,6 +260,22 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	<-sweepDone
 	log.Info("stopped")
+	return nil
+}
+
+// checkEviction refuses to start on a Redis that may evict keys, and warns
+// once when it cannot tell. /readyz checks again at each probe (a policy can
+// change at runtime), without the warning.
+func checkEviction(ctx context.Context, bl *blocklist.Store, log *slog.Logger) error {
+	err := bl.CheckEviction(ctx)
+	switch {
+	case errors.Is(err, store.ErrPolicyHidden):
+		log.Warn("cannot verify that redis never evicts: it refuses CONFIG GET maxmemory-policy; "+
+			"if this Redis evicts keys under memory pressure it silently drops queued messages, tickets and dedupe markers: "+
+			"make sure its maxmemory-policy is noeviction", "err", err)
+	case err != nil:
+		return fmt.Errorf("checking redis maxmemory-policy: %w", err)
+	}
 	return nil
 }
 
