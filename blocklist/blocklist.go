@@ -29,6 +29,9 @@ type Config struct {
 	Now func() time.Time
 	// Channels are the configured channels by id.
 	Channels map[string]store.ChannelInfo
+	// Ack is the replicated acknowledgement of writes; the zero value is
+	// off.
+	Ack store.Ack
 	// RecentContacts bounds the recent-contacts index; zero means
 	// decision.DefaultRecentContacts (decision.Config).
 	RecentContacts int
@@ -59,6 +62,7 @@ type Store struct {
 func New(cfg Config, rdb redis.UniversalClient) (*Store, error) {
 	db, err := store.New(store.Config{
 		DefaultEnabled: cfg.DefaultEnabled, Now: cfg.Now, Channels: cfg.Channels, SkipEvictionCheck: cfg.SkipEvictionCheck,
+		Ack: cfg.Ack,
 	}, rdb)
 	if err != nil {
 		return nil, err

@@ -188,7 +188,22 @@ type Redis struct {
 	// DB is the database number with Addrs (one server or Sentinel). With
 	// URL, put it in the URL path; Redis Cluster has only database 0.
 	DB int `yaml:"db,omitempty"`
+	// AckReplicas, when above 0, is how many replicas of the master must
+	// have each write before hookwall acknowledges it (Redis's WAIT); a
+	// write fewer replicas took within AckTimeout answers 503. 0 (the
+	// default) acknowledges what the master took.
+	AckReplicas int `yaml:"ack_replicas,omitempty"`
+	// AckTimeout bounds the wait for AckReplicas; DefaultAckTimeout when
+	// empty, at most 2s.
+	AckTimeout Duration `yaml:"ack_timeout,omitempty"`
 }
+
+// DefaultAckTimeout is how long a write waits for redis.ack_replicas.
+const DefaultAckTimeout = 500 * time.Millisecond
+
+// MaxAckTimeout bounds redis.ack_timeout: the wait ends inside the store
+// connections' read timeout.
+const MaxAckTimeout = 2 * time.Second
 
 // Embedded reports whether no Redis is configured and the embedded store is
 // to be used.

@@ -37,6 +37,7 @@ func (c *Config) applyDefaults() {
 		d.Parallelism = DefaultDeliveryParallelism
 	}
 	defaultDuration(&c.Shutdown.Grace, DefaultShutdownGrace)
+	defaultDuration(&c.Redis.AckTimeout, DefaultAckTimeout)
 	if c.Tickets.MaxMessages == 0 {
 		c.Tickets.MaxMessages = DefaultTicketMaxMessages
 	}
@@ -152,6 +153,12 @@ func (r *Redis) validate() error {
 		return errorf("redis.db", "set without redis.url or redis.addrs; empty url and addrs select the embedded store")
 	case r.DB < 0:
 		return errorf("redis.db", "must not be negative")
+	case r.AckReplicas < 0:
+		return errorf("redis.ack_replicas", "must not be negative")
+	case r.Embedded() && r.AckReplicas > 0:
+		return errorf("redis.ack_replicas", "set without redis.url or redis.addrs: the embedded store has no replicas")
+	case r.AckTimeout.Std() <= 0 || r.AckTimeout.Std() > MaxAckTimeout:
+		return errorf("redis.ack_timeout", "must be more than 0 and at most %s", MaxAckTimeout)
 	}
 	if r.URL != "" {
 		u, err := url.Parse(r.URL)

@@ -3,11 +3,29 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// Ack is the replicated acknowledgement of the store's writes: with
+// Replicas > 0, a write is acknowledged only once that many replicas of the
+// master that took it have it, within Timeout (Redis's WAIT); otherwise it
+// fails as unavailable, and the caller acknowledges nothing.
+type Ack struct {
+	// Replicas is how many replicas must have each write; 0 is off.
+	Replicas int
+	// Timeout bounds the wait for them.
+	Timeout time.Duration
+}
+
+// MaxAckTimeout bounds Ack.Timeout: the wait ends inside the read timeout of
+// the store's connections (3 s), so a slow replica fails the write rather
+// than the connection.
+const MaxAckTimeout = 2 * time.Second
 
 // The executor is the one place where the store's acknowledged writes
 // happen — the webhook decision, block and unblock, ticket actions and
@@ -16,8 +34,7 @@ import (
 // in shared pipelines (batcher, below): grouped per node on a Cluster and in
 // order per node, EVALSHA with the script's text sent once when a server
 // answers NOSCRIPT, and every error translated in one table (Err,
-// unavailableReplies). This is where a replicated acknowledgement (WAIT)
-// belongs.
+// unavailableReplies). With an Ack, each of its pipelines ends with WAIT.
 
 // Write runs calls as acknowledged writes and returns their replies, in
 // order. It fails, translated by Err, when the pipeline or any call
@@ -72,6 +89,7 @@ type batchJob struct {
 // jobs that arrived while the pipelines were out in the next ones.
 type batcher struct {
 	rdb      redis.UniversalClient
+	ack      Ack
 	jobs     chan *batchJob
 	slots    chan struct{}
 	start    sync.Once
@@ -85,9 +103,9 @@ const (
 	batchTimeout  = 5 * time.Second
 )
 
-func newBatcher(rdb redis.UniversalClient) *batcher {
+func newBatcher(rdb redis.UniversalClient, ack Ack) *batcher {
 	return &batcher{
-		rdb: rdb, jobs: make(chan *batchJob, 1024), slots: make(chan struct{}, batchFlushers), stop: make(chan struct{}),
+		rdb: rdb, ack: ack, jobs: make(chan *batchJob, 1024), slots: make(chan struct{}, batchFlushers), stop: make(chan struct{}),
 	}
 }
 
@@ -152,42 +170,137 @@ func (b *batcher) gather(j *batchJob) []*batchJob {
 }
 
 // exec runs the jobs' calls in one pipeline (split per node on a Cluster,
-// in order per node). A call refused with NOSCRIPT — the server lost its
-// script cache, after a restart — is sent again with the script's text.
+// in order per node), then closes their done channels. A call refused with
+// NOSCRIPT — the server lost its script cache, after a restart — is sent
+// again with the script's text. With a replicated acknowledgement (ack),
+// each pipeline ends with WAIT on the connection that wrote: a call is
+// acknowledged only when the replicas asked for have its writes.
 func (b *batcher) exec(jobs []*batchJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	_, err := b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, j := range jobs {
-			for i := range j.calls {
-				c := &j.calls[i]
-				c.cmd = c.script.EvalSha(ctx, p, c.keys, c.args...)
-			}
+	var calls []*Call
+	for _, j := range jobs {
+		for i := range j.calls {
+			calls = append(calls, &j.calls[i])
 		}
-		return nil
-	})
-	if err != nil {
-		_, _ = b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, j := range jobs {
-				for i := range j.calls {
-					c := &j.calls[i]
-					if isNoScript(c.cmd.Err()) {
-						c.cmd = c.script.Eval(ctx, p, c.keys, c.args...)
-					}
-				}
-			}
-			return nil
-		})
+	}
+	if cc, ok := b.rdb.(*redis.ClusterClient); ok && b.ack.Replicas > 0 {
+		b.runPerMaster(ctx, cc, calls)
+	} else {
+		b.run(ctx, b.rdb, calls)
 	}
 	for _, j := range jobs {
 		close(j.done)
 	}
 }
 
+// runPerMaster runs calls on a Cluster in one pipeline per master, each
+// ending with its own WAIT: WAIT counts the replicas of the master it runs
+// on, which must be the master that took the writes. A call's node is its
+// first key's slot's master in the client's map of the cluster; a map gone
+// stale gets MOVED, which fails the call (unavailable) and reloads the map.
+func (b *batcher) runPerMaster(ctx context.Context, cc *redis.ClusterClient, calls []*Call) {
+	var (
+		nodes  []*redis.Client
+		byNode = map[*redis.Client][]*Call{}
+	)
+	for _, c := range calls {
+		node, err := cc.MasterForKey(ctx, c.keys[0])
+		if err != nil {
+			c.cmd = redis.NewCmd(ctx)
+			c.cmd.SetErr(err)
+			continue
+		}
+		if _, seen := byNode[node]; !seen {
+			nodes = append(nodes, node)
+		}
+		byNode[node] = append(byNode[node], c)
+	}
+	var wg sync.WaitGroup
+	for _, node := range nodes {
+		wg.Go(func() { b.run(ctx, node, byNode[node]) })
+	}
+	wg.Wait()
+	for _, c := range calls {
+		if isMoved(c.cmd.Err()) {
+			cc.ReloadState(ctx)
+			return
+		}
+	}
+}
+
+// run sends calls in one pipeline on rdb, then those refused with NOSCRIPT
+// with their script's text, each pipeline followed by WAIT when ack asks
+// for replicas.
+func (b *batcher) run(ctx context.Context, rdb redis.Cmdable, calls []*Call) {
+	err := b.pipeline(ctx, rdb, calls, func(c *Call, p redis.Pipeliner) *redis.Cmd {
+		return c.script.EvalSha(ctx, p, c.keys, c.args...)
+	})
+	if err == nil {
+		return
+	}
+	var refused []*Call
+	for _, c := range calls {
+		if isNoScript(c.cmd.Err()) {
+			refused = append(refused, c)
+		}
+	}
+	if len(refused) > 0 {
+		_ = b.pipeline(ctx, rdb, refused, func(c *Call, p redis.Pipeliner) *redis.Cmd {
+			return c.script.Eval(ctx, p, c.keys, c.args...)
+		})
+	}
+}
+
+// pipeline sends send(c) for each of calls in one pipeline on rdb, and then
+// WAIT when ack asks for replicas; when WAIT answers fewer replicas than
+// asked (or fails), every call that ran is failed as unavailable: its writes
+// stand on the master alone. It returns the pipeline's first error.
+func (b *batcher) pipeline(ctx context.Context, rdb redis.Cmdable, calls []*Call, send func(*Call, redis.Pipeliner) *redis.Cmd) error {
+	var wait *redis.Cmd
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, c := range calls {
+			c.cmd = send(c, p)
+		}
+		if b.ack.Replicas > 0 {
+			wait = p.Do(ctx, "wait", b.ack.Replicas, b.ack.Timeout.Milliseconds())
+		}
+		return nil
+	})
+	if wait == nil {
+		return err
+	}
+	n, werr := wait.Int64()
+	if werr == nil && n >= int64(b.ack.Replicas) {
+		return err
+	}
+	why := fmt.Errorf("%w: %d of %d replicas acknowledged the write within %s", ErrUnavailable, n, b.ack.Replicas, b.ack.Timeout)
+	if werr != nil {
+		why = fmt.Errorf("%w: waiting for %d replicas: %v", ErrUnavailable, b.ack.Replicas, werr)
+	}
+	for _, c := range calls {
+		if c.cmd.Err() == nil || errors.Is(c.cmd.Err(), redis.Nil) {
+			c.cmd.SetErr(why)
+		}
+	}
+	if err == nil {
+		err = why
+	}
+	return err
+}
+
 // close stops the flushers once the jobs sent are done.
 func (b *batcher) close() {
 	close(b.stop)
 	b.flushers.Wait()
+}
+
+func isMoved(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.HasPrefix(msg, "MOVED ") || strings.HasPrefix(msg, "ASK ")
 }
 
 func isNoScript(err error) bool {

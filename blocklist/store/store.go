@@ -68,6 +68,9 @@ type Config struct {
 	// zero value checks: a Redis that may evict is refused unless the
 	// caller says it never does.
 	SkipEvictionCheck bool
+	// Ack is the replicated acknowledgement of writes; the zero value is
+	// off.
+	Ack Ack
 }
 
 // Core is the store's connection to Redis and what every part of the store
@@ -96,9 +99,15 @@ func New(cfg Config, rdb redis.UniversalClient) (*Core, error) {
 			return nil, fmt.Errorf("store: channel %q: dedupe window must be positive", id)
 		}
 	}
+	if cfg.Ack.Replicas < 0 {
+		return nil, errors.New("store: ack replicas must not be negative")
+	}
+	if cfg.Ack.Replicas > 0 && (cfg.Ack.Timeout <= 0 || cfg.Ack.Timeout > MaxAckTimeout) {
+		return nil, fmt.Errorf("store: ack timeout must be more than 0 and at most %s", MaxAckTimeout)
+	}
 	return &Core{
 		rdb: rdb, defaultEnabled: cfg.DefaultEnabled, now: cfg.Now, channels: cfg.Channels,
-		batch: newBatcher(rdb), skipEvictionCheck: cfg.SkipEvictionCheck,
+		batch: newBatcher(rdb, cfg.Ack), skipEvictionCheck: cfg.SkipEvictionCheck,
 	}, nil
 }
 

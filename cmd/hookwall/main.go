@@ -151,6 +151,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		DefaultEnabled: cfg.Settings.Enabled(), Channels: infos, TicketMessages: cfg.Tickets.MaxMessages,
 		// The embedded store never evicts and does not answer CONFIG.
 		SkipEvictionCheck: cfg.Redis.Embedded(),
+		Ack:               store.Ack{Replicas: cfg.Redis.AckReplicas, Timeout: cfg.Redis.AckTimeout.Std()},
 	}, rdb)
 	if err != nil {
 		return err
