@@ -232,3 +232,92 @@ func Parallel(t *testing.T) {
 		t.Parallel()
 	}
 }
+
+// Failover is a master with replicas watched by a Sentinel that promotes a
+// replica when the master dies: the topology of the failover tests.
+type Failover struct {
+	*Topology
+	// Master is the first master; Stop kills it (SIGKILL).
+	Master *Server
+	// Replicas replicate from Master.
+	Replicas []*Server
+}
+
+// StartFailover starts a master, n replicas of it, and a Sentinel that
+// fails over one second after the master stops answering. It returns once
+// every replica is in step with the master and the Sentinel knows them all.
+func StartFailover(t testing.TB, n int) *Failover {
+	t.Helper()
+	// The replicas sync at once rather than after the default 5 s pause.
+	fast := []string{"--repl-diskless-sync-delay", "0"}
+	master := Start(t, fast...)
+	host, port, _ := strings.Cut(master.Addr, ":")
+	f := &Failover{Master: master}
+	for range n {
+		f.Replicas = append(f.Replicas, Start(t, append([]string{"--replicaof", host, port}, fast...)...))
+	}
+	ctx := context.Background()
+	mc := redis.NewClient(&redis.Options{Addr: master.Addr})
+	defer mc.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// WAIT answers how many replicas are connected and in step.
+		got, err := mc.Do(ctx, "wait", n, 100).Int64()
+		if err == nil && got >= int64(n) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: %d of %d replicas in step after 20s: %v", got, n, err)
+		}
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sentinel.conf")
+	body := fmt.Sprintf("sentinel monitor hookwall %s %s 1\n"+
+		"sentinel down-after-milliseconds hookwall 1000\n"+
+		"sentinel failover-timeout hookwall 10000\n"+
+		"sentinel parallel-syncs hookwall %d\n", host, port, n)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal("redistest: redis-server not found on PATH")
+	}
+	s := &Server{t: t, dir: dir}
+	var lastErr error
+	for range 5 {
+		s.port = freePort(t)
+		s.args = []string{bin, conf, "--sentinel", "--port", strconv.Itoa(s.port)}
+		if lastErr = s.startSentinel(); lastErr == nil {
+			t.Cleanup(s.Stop)
+			break
+		}
+	}
+	if lastErr != nil {
+		t.Fatalf("redistest: starting redis sentinel: %v", lastErr)
+	}
+	f.Topology = &Topology{Mode: "sentinel", Addrs: []string{s.Addr}, MasterName: "hookwall", t: t}
+	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
+	defer sc.Close()
+	for {
+		replicas, err := sc.Replicas(ctx, "hookwall").Result()
+		if err == nil && len(replicas) >= n {
+			return f
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: the sentinel knows %d of %d replicas after 20s: %v", len(replicas), n, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a state change, bounded by the deadline
+	}
+}
+
+// MasterAddr is the address the Sentinel names as the master now.
+func (f *Failover) MasterAddr(ctx context.Context) (string, error) {
+	sc := redis.NewSentinelClient(&redis.Options{Addr: f.Addrs[0]})
+	defer sc.Close()
+	addr, err := sc.GetMasterAddrByName(ctx, f.MasterName).Result()
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(addr[0], addr[1]), nil
+}
