@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -217,6 +218,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := inst.Gauges(bl, dl.BreakerStates); err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
+	// Bind the address before any work starts: a port in use fails serve
+	// with nothing delivered, and "ready" is logged only once it listens.
+	ln, err := net.Listen("tcp4", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	workDone := make(chan struct{})
@@ -231,7 +238,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}()
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- gw.App().Listen(cfg.Listen) }()
+	go func() { serveErr <- gw.App().Listener(ln) }()
 	log.Info("hookwall ready", "listen", cfg.Listen)
 
 	select {
