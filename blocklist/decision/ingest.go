@@ -1,6 +1,7 @@
 package decision
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,10 @@ const (
 	Queued    Decision = "queued"
 	Duplicate Decision = "duplicate"
 )
+
+// outOfOrder is the decision script's answer for an event whose
+// predecessor in the batch is not stored (see ingest.lua).
+const outOfOrder = "outoforder"
 
 // MaxEventIDBytes bounds a platform event id used for de-duplication.
 const MaxEventIDBytes = 256
@@ -132,6 +137,9 @@ type ingestKeys struct {
 	RecentPreview   string `lua:"recent_preview"`
 	Release         string `lua:"release"`
 	ReleaseMessages string `lua:"release_messages"`
+	// PrevDedupe is the dedupe marker of the contact's event before this
+	// one in the same batch (HasPrev), which must be stored first.
+	PrevDedupe string `lua:"prev_dedupe"`
 }
 
 type ingestArgs struct {
@@ -158,6 +166,7 @@ type ingestArgs struct {
 	TicketMax       int    `lua:"ticket_max"`
 	ReleaseTarget   string `lua:"release_target"` // where a release of the ticket sends it
 	ReleaseQueue    string `lua:"release_queue"`
+	HasPrev         bool   `lua:"has_prev"`
 }
 
 // Ingest decides and stores a batch of events, pipelined in one round trip
@@ -171,6 +180,9 @@ func (s *Decider) Ingest(ctx context.Context, events []Event) ([]Outcome, error)
 	now := s.db.Now()
 	calls := make([]store.Call, len(events))
 	envs := make([]string, len(events))
+	// The id of each contact's latest event so far in the batch: an event
+	// is stored only after the one before it (see ingest.lua).
+	prev := map[[2]string]string{}
 	for i, e := range events {
 		info, err := s.db.Channel(e.Channel)
 		if err != nil {
@@ -193,11 +205,18 @@ func (s *Decider) Ingest(ctx context.Context, events []Event) ([]Outcome, error)
 			target = store.TargetBot
 		}
 		k := store.KeysOf(e.Channel, e.Contact)
+		prevID := ""
+		if e.Contact != "" {
+			who := [2]string{e.Channel, e.Contact}
+			prevID = prev[who]
+			prev[who] = e.ID
+		}
 		tid := store.NewTicketID(k.Bucket)
 		relTarget, relQueue := info.Release()
 		calls[i] = ingestScript.Call(
 			ingestKeys{
 				Settings: k.Settings, Dedupe: k.Dedupe(e.Channel, e.ID), Block: k.Block, Conv: k.Conv,
+				PrevDedupe:   k.Dedupe(e.Channel, cmp.Or(prevID, e.ID)),
 				ConvMessages: k.ConvMessages, Ticket: k.Ticket, TicketMessages: k.TicketMessages,
 				Tickets: k.Tickets, ChannelTickets: k.ChannelTickets(e.Channel), TicketID: k.TicketID(tid),
 				Stream: k.Queue, Recent: k.Recent(e.Channel), RecentPreview: k.RecentPreview(e.Channel),
@@ -209,7 +228,7 @@ func (s *Decider) Ingest(ctx context.Context, events []Event) ([]Outcome, error)
 				Payload: store.AppendPayload(make([]byte, 0, 256+len(e.Message)+len(e.Raw)), env, e.Type, e.Message, e.ReceivedAt, e.Raw, nil),
 				Target:  target, NewConversation: store.NewID("conv_"), NewTicket: tid, ChannelType: info.Type,
 				EventType: e.Type, ConvTTLMS: conversationTTL.Milliseconds(), ConvMax: conversationMessages,
-				TraceParent: e.TraceParent,
+				TraceParent: e.TraceParent, HasPrev: prevID != "",
 				ConvPayload: store.AppendPayload(make([]byte, 0, 128+len(e.Message)), env, e.Type, e.Message, e.ReceivedAt, nil, nil),
 				Preview:     preview(e.Text), RecentKept: s.recentMax, RecentOldest: store.Millis(now.Add(-store.RecentContactsAge)),
 				RecentAgeMS: store.RecentContactsAge.Milliseconds(), TicketMax: s.ticketMax,
@@ -228,6 +247,9 @@ func (s *Decider) Ingest(ctx context.Context, events []Event) ([]Outcome, error)
 			return nil, store.Err(fmt.Errorf("ingest result: %v", errors.Join(err, c.Err())))
 		}
 		dropped, _ := strconv.Atoi(res[3])
+		if res[0] == outOfOrder {
+			return nil, fmt.Errorf("%w: an event of %s/%s came before the one before it in the request was stored", store.ErrUnavailable, events[i].Channel, events[i].Contact)
+		}
 		out[i] = Outcome{Decision: Decision(res[0]), Conversation: res[1], Ticket: res[2], Dropped: dropped}
 		if out[i].Decision != Duplicate {
 			out[i].Envelope = envs[i]

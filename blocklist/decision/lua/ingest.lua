@@ -4,6 +4,16 @@
 -- (queue), or the delivery entry and the conversation (record, forward).
 -- See ingest.go for the whole story. It returns {decision, conversation,
 -- ticket, messages the ticket dropped}.
+--
+-- The contact's event before this one in the same request must be stored
+-- first. A server that lost its scripts (a restart, a failover) refuses a
+-- call with NOSCRIPT and the executor sends it again after the pipeline;
+-- had another connection loaded the script meanwhile, this event would run
+-- before the one refused. It answers outoforder then, storing nothing, and
+-- the request is retried whole.
+if A.has_prev == '1' and redis.call('EXISTS', K.prev_dedupe) == 0 then
+  return {'outoforder', '', '', '0'}
+end
 if not redis.call('SET', K.dedupe, A.envelope, 'NX', 'PX', A.dedupe_ms) then
   return {'duplicate', '', '', '0'}
 end
