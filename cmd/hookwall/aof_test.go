@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/internal/redistest"
 	"github.com/hookwall/hookwall/internal/testkit"
 )
@@ -102,11 +101,7 @@ func redisRestartUnderLoad(t *testing.T, args ...string) restartRun {
 		t.Fatal("no load before the takeover")
 	}
 	rdb := srv.Client()
-	for b := range store.Buckets {
-		if err := rdb.Set(t.Context(), store.KeysOfBucket(b).Lease, "stand-in", time.Minute).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	takeShards(t, rdb)
 	now := time.Now()
 	takenAt.Store(&now)
 	select {
@@ -122,11 +117,7 @@ func redisRestartUnderLoad(t *testing.T, args ...string) restartRun {
 	restarted := time.Since(down)
 	// The stand-in lets go: hookwall takes the shards again.
 	rdb = srv.Client()
-	for b := range store.Buckets {
-		if err := rdb.Del(t.Context(), store.KeysOfBucket(b).Lease).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	releaseShards(t, rdb)
 	load.wait(t)
 	waitQueuesEmpty(t, rdb, bot, 30*time.Second)
 

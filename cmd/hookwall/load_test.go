@@ -239,3 +239,26 @@ func waitQueuesEmpty(t *testing.T, rdb redis.UniversalClient, bot *testkit.Targe
 		}
 	}
 }
+
+// takeShards has a stand-in replica, which delivers nothing, take every
+// delivery shard's lease: hookwall reads nothing more from the queue until
+// releaseShards.
+func takeShards(t *testing.T, rdb redis.UniversalClient) {
+	t.Helper()
+	for b := range store.Buckets {
+		if err := rdb.Set(t.Context(), store.KeysOfBucket(b).Lease, "stand-in", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// releaseShards has the stand-in let go of the shards: hookwall takes them
+// again.
+func releaseShards(t *testing.T, rdb redis.UniversalClient) {
+	t.Helper()
+	for b := range store.Buckets {
+		if err := rdb.Del(t.Context(), store.KeysOfBucket(b).Lease).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
