@@ -46,7 +46,7 @@ func (l *lineLoad) text(c, i int) string { return fmt.Sprintf("%s-%03d", l.conta
 type loadRun struct {
 	l        *lineLoad
 	client   *http.Client
-	wg       sync.WaitGroup
+	done     chan struct{} // closed when every poster has ended
 	answered atomic.Int64
 
 	mu       sync.Mutex
@@ -68,13 +68,19 @@ func (l *lineLoad) start(t *testing.T) *loadRun {
 	r := &loadRun{
 		l:       l,
 		client:  &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: l.Contacts}},
+		done:    make(chan struct{}),
 		ok:      make([][]string, l.Contacts),
 		refused: map[string]int{},
 	}
 	t.Cleanup(r.client.CloseIdleConnections)
+	var wg sync.WaitGroup
 	for c := range l.Contacts {
-		r.wg.Go(func() { r.post(c, bodies[c]) })
+		wg.Go(func() { r.post(c, bodies[c]) })
 	}
+	go func() {
+		wg.Wait()
+		close(r.done)
+	}()
 	return r
 }
 
@@ -120,7 +126,7 @@ func (r *loadRun) post(c int, bodies [][]byte) {
 // accepted.
 func (r *loadRun) wait(t *testing.T) {
 	t.Helper()
-	r.wg.Wait()
+	<-r.done
 	for _, p := range r.problems {
 		t.Error(p)
 	}
