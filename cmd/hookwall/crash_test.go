@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -212,66 +211,23 @@ func TestCrashRecovery(t *testing.T) {
 		per      = 40
 		killAt   = contacts * per / 3 // 200 answers before the crash
 	)
-	contactOf := func(c int) string { return fmt.Sprintf("Ucrash%02d", c) }
-	textOf := func(c, i int) string { return fmt.Sprintf("%s-%03d", contactOf(c), i) }
-	bodies := make([][][]byte, contacts)
-	for c := range contacts {
-		for i := range per {
-			bodies[c] = append(bodies[c], lineBody(t, lineEvent{Contact: contactOf(c), ID: fmt.Sprintf("crash-%02d-%03d", c, i), Text: textOf(c, i)}))
-		}
-	}
-
 	p1 := startProcess(t, bin, dir, "first", d)
-	var (
-		base     atomic.Pointer[string]
-		answered atomic.Int64
-		crash    = make(chan struct{})
-		second   = make(chan struct{})
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		problems []string
-		ok       = make([][]string, contacts)
-		retried  atomic.Int64
-	)
+	var base atomic.Pointer[string]
 	base.Store(&p1.base)
-	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: contacts}}
-	defer client.CloseIdleConnections()
+	crash := make(chan struct{})
 	start := time.Now()
-	for c := range contacts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range per {
-				for try := 0; ; try++ {
-					if try > 10 {
-						mu.Lock()
-						problems = append(problems, fmt.Sprintf("%s not accepted after %d tries", textOf(c, i), try))
-						mu.Unlock()
-						return
-					}
-					a, err := postLineRaw(client, *base.Load(), bodies[c][i], "")
-					if err == nil && a.Status == http.StatusOK {
-						ok[c] = append(ok[c], textOf(c, i))
-						if answered.Add(1) == killAt {
-							close(crash)
-						}
-						break
-					}
-					// The first process died under the request, or is dying:
-					// send it again, as LINE would, once the second is up.
-					retried.Add(1)
-					select {
-					case <-second:
-					case <-time.After(60 * time.Second):
-						mu.Lock()
-						problems = append(problems, fmt.Sprintf("%s: %v %d %s and no second process", textOf(c, i), err, a.Status, a.Body))
-						mu.Unlock()
-						return
-					}
-				}
+	load := (&lineLoad{
+		Name: "crash", Contacts: contacts, Per: per,
+		Base: func() string { return *base.Load() },
+		// The first process died under the request, or is dying: LINE
+		// sends it again, and in time it reaches the second.
+		Backoff: 50 * time.Millisecond, GiveUp: time.Minute,
+		OnOK: func(n int64, _ time.Time) {
+			if n == killAt {
+				close(crash)
 			}
-		}()
-	}
+		},
+	}).start(t)
 
 	select {
 	case <-crash:
@@ -283,33 +239,11 @@ func TestCrashRecovery(t *testing.T) {
 	crashed := time.Now()
 	p2 := startProcess(t, bin, dir, "second", d)
 	base.Store(&p2.base)
-	close(second)
-	wg.Wait()
-	for _, p := range problems {
-		t.Error(p)
-	}
-	if t.Failed() {
-		t.FailNow()
-	}
-	bot.WaitUntil(t, 60*time.Second, "every event that got a 200", func() bool {
-		for c := range contacts {
-			if len(firstOrder(texts(bot.Envs(contactOf(c))))) < len(ok[c]) {
-				return false
-			}
-		}
-		return true
-	})
-	dups := 0
-	for c := range contacts {
-		envs := bot.Envs(contactOf(c))
-		got := firstOrder(texts(envs))
-		dups += len(envs) - len(got)
-		if !slices.Equal(got, ok[c]) {
-			t.Errorf("%s: first deliveries out of order or unknown:\n got %q\nwant %q", contactOf(c), got, ok[c])
-		}
-	}
+	load.wait(t)
+	dups := load.waitDelivered(t, bot, 60*time.Second)
+	retried, _ := load.refusals()
 	t.Logf("%d events; %d delivered before the crash at %s; %d requests sent again; %d duplicate deliveries; all delivered %s after the crash",
-		contacts*per, atCrash, crashed.Sub(start).Round(time.Millisecond), retried.Load(), dups, time.Since(crashed).Round(time.Millisecond))
+		contacts*per, atCrash, crashed.Sub(start).Round(time.Millisecond), retried, dups, time.Since(crashed).Round(time.Millisecond))
 	if n := len(helpdesk.Requests()); n != 0 {
 		t.Errorf("helpdesk got %d requests; want none", n)
 	}

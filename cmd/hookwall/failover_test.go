@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/hookwall/hookwall/blocklist/store"
 	"github.com/hookwall/hookwall/internal/redistest"
 	"github.com/hookwall/hookwall/internal/testkit"
 	"github.com/redis/go-redis/v9"
@@ -176,42 +174,8 @@ func failoverUnderLoad(t *testing.T, ackReplicas int) failoverRun {
 	}
 
 	// Everything the new master holds is delivered once its queue is empty.
-	rdb := f.Client()
-	deadline = time.Now().Add(60 * time.Second)
-	for queued := int64(-1); queued != 0; {
-		queued = 0
-		for b := range store.Buckets {
-			n, err := rdb.XLen(t.Context(), store.KeysOfBucket(b).Queue).Result()
-			if err != nil && err != redis.Nil {
-				queued = -1 // the client still finds its way to the new master
-				break
-			}
-			queued += n
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d entries still queued 60s after the load", queued)
-		}
-		if queued != 0 {
-			waitChange(t.Context(), bot, 100*time.Millisecond)
-		}
-	}
-
-	r := failoverRun{answered: int(answered.Load())}
-	for c := range contacts {
-		got := firstOrder(texts(bot.Envs(contactOf(c))))
-		// Delivered in the order answered, a lost event leaving a gap.
-		j := 0
-		for _, text := range got {
-			k := slices.Index(ok[c][j:], text)
-			if k < 0 {
-				t.Errorf("%s: %q delivered out of order or never answered 200:\n got %q\nwant %q", contactOf(c), text, got, ok[c])
-				break
-			}
-			r.lost = append(r.lost, ok[c][j:j+k]...)
-			j += k + 1
-		}
-		r.lost = append(r.lost, ok[c][j:]...)
-	}
+	waitQueuesEmpty(t, f.Client(), bot, 60*time.Second)
+	r := failoverRun{answered: int(answered.Load()), lost: lostInOrder(t, bot, contactOf, ok)}
 	t.Logf("ack_replicas %d: %d answered 200, master killed after %d, replica promoted %s later, %d lost",
 		ackReplicas, r.answered, killAt, promoted.Round(time.Millisecond), len(r.lost))
 	return r
