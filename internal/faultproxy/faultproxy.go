@@ -32,6 +32,9 @@ type Proxy struct {
 // connections, when the test ends.
 func Start(t testing.TB, upstream string) *Proxy {
 	t.Helper()
+	// The bandwidth toxic logs each chunk through zerolog's global logger,
+	// at trace level, into the test's output: silence it.
+	zerolog.SetGlobalLevel(zerolog.Disabled)
 	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
 	// The links count the bytes they pass; without collectors the server
 	// keeps no metrics, which toxiproxy allows, but this is what it runs with.
