@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/config"
+	"github.com/hookwall/hookwall/internal/faultproxy"
 	"github.com/hookwall/hookwall/internal/redistest"
 	"github.com/hookwall/hookwall/internal/testkit"
 	"github.com/redis/go-redis/v9"
@@ -74,7 +76,8 @@ type hw struct {
 	rdb      redis.UniversalClient
 	bot      *testkit.Target
 	helpdesk *testkit.Target
-	proxy    *dropProxy // with DropProxy
+	proxy    *dropProxy        // with DropProxy
+	faults   *faultproxy.Proxy // with FaultProxy
 	base     string
 	client   *http.Client
 	seq      atomic.Int64
@@ -95,6 +98,9 @@ type hwOptions struct {
 	MaxAttempts int
 	// DropProxy puts a dropProxy between hookwall and the redis-server.
 	DropProxy bool
+	// FaultProxy puts a fault proxy (internal/faultproxy) between hookwall
+	// and the redis-server.
+	FaultProxy bool
 	// WebOutbound is the web chat channel's outbound_url, where agents'
 	// replies go; a closed port when empty.
 	WebOutbound string
@@ -183,8 +189,8 @@ func startHookwall(t *testing.T, o hwOptions) *hw {
 	h := &hw{}
 	d := configData{Listen: freeAddr(t), MaxAttempts: o.MaxAttempts, WebOutboundURL: o.WebOutbound, TicketMaxMessages: o.TicketMaxMessages}
 	if o.AnyTopology {
-		if len(o.RedisArgs) > 0 || o.DropProxy {
-			t.Fatal("startHookwall: AnyTopology excludes RedisArgs and DropProxy")
+		if len(o.RedisArgs) > 0 || o.DropProxy || o.FaultProxy {
+			t.Fatal("startHookwall: AnyTopology excludes RedisArgs and the proxies")
 		}
 		tp := redistest.StartTopology(t)
 		h.rdb = tp.Client()
@@ -196,6 +202,10 @@ func startHookwall(t *testing.T, o hwOptions) *hw {
 		if o.DropProxy {
 			h.proxy = startDropProxy(t, h.redis.Addr)
 			d.RedisURL = h.proxy.URL()
+		}
+		if o.FaultProxy {
+			h.faults = faultproxy.Start(t, h.redis.Addr)
+			d.RedisURL = "redis://" + h.faults.Addr + "/0"
 		}
 	}
 	h.bot = testkit.NewTarget(t, "bot", botKey)
@@ -219,7 +229,9 @@ func (h *hw) serve(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, log) }()
+	// Every goroutine serve starts, and those they start, carry the label
+	// hookwall=<listen address>: goroutines counts them.
+	go pprof.Do(ctx, pprof.Labels("hookwall", h.conf.Listen), func(ctx context.Context) { done <- serve(ctx, cfg, log) })
 	var once sync.Once
 	h.stop = func() {
 		once.Do(func() {

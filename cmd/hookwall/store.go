@@ -23,6 +23,12 @@ func openStore(cfg config.Redis, log *slog.Logger) (redis.UniversalClient, func(
 		DialTimeout:  2 * time.Second,
 		ReadTimeout:  3 * time.Second,
 		WriteTimeout: 3 * time.Second,
+		// A call's context deadline bounds its reads and writes too, not
+		// only the read timeout: /readyz answers within its 2s and a webhook
+		// within the request timeout however the client's timeouts are set.
+		// Without it go-redis ignores deadlines on the socket, and a Redis
+		// that stopped answering held /readyz for the 3s read timeout.
+		ContextTimeoutEnabled: true,
 		// No transparent retries: a command whose reply is lost may have
 		// run (a stream read that handed entries out, a script that stored
 		// an event). The error reaches the caller, which knows what is safe:
@@ -44,6 +50,7 @@ func openStore(cfg config.Redis, log *slog.Logger) (redis.UniversalClient, func(
 		if u.Network == "unix" {
 			// UniversalOptions has no network: use a plain client.
 			u.PoolSize, u.DialTimeout, u.ReadTimeout, u.WriteTimeout, u.MaxRetries = opts.PoolSize, opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.MaxRetries
+			u.ContextTimeoutEnabled = opts.ContextTimeoutEnabled
 			c := redis.NewClient(u)
 			return c, func() { _ = c.Close() }, nil
 		}

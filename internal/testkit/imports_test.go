@@ -11,9 +11,13 @@ import (
 )
 
 // TestOnlyTestsImportTheKit keeps the package comment's promise: no file of
-// the hookwall binary imports the kit.
+// the hookwall binary imports the kit, nor the fault proxy (and toxiproxy
+// with it).
 func TestOnlyTestsImportTheKit(t *testing.T) {
-	const kit = "github.com/hookwall/hookwall/internal/testkit"
+	kits := map[string]bool{
+		"github.com/hookwall/hookwall/internal/testkit":    true,
+		"github.com/hookwall/hookwall/internal/faultproxy": true,
+	}
 	root := filepath.Join("..", "..")
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -33,8 +37,8 @@ func TestOnlyTestsImportTheKit(t *testing.T) {
 			return err
 		}
 		for _, imp := range f.Imports {
-			if p, _ := strconv.Unquote(imp.Path.Value); p == kit {
-				t.Errorf("%s imports the test kit", path)
+			if p, _ := strconv.Unquote(imp.Path.Value); kits[p] {
+				t.Errorf("%s imports %s, which only tests may", path, p)
 			}
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -92,6 +93,7 @@ type Target struct {
 	wh     *standardwebhooks.Webhook // nil: unsigned
 	answer atomic.Pointer[func(Request) int]
 	count  atomic.Int64
+	conns  atomic.Int64 // connections open
 
 	mu      sync.Mutex
 	reqs    []Request
@@ -114,7 +116,16 @@ func NewTarget(t testing.TB, name, key string) *Target {
 		}
 		f.wh = wh
 	}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serveHTTP))
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serveHTTP))
+	f.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			f.conns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			f.conns.Add(-1)
+		}
+	}
+	f.srv.Start()
 	// Cleanups run last first: the server closes, waiting for the requests
 	// in progress, before the refused ones are reported.
 	t.Cleanup(func() {
@@ -141,6 +152,10 @@ func (f *Target) SetAnswer(fn func(Request) int) {
 	}
 	f.answer.Store(&fn)
 }
+
+// Conns is how many connections to the target are open: a test counts them
+// to find connections its client leaves behind.
+func (f *Target) Conns() int { return int(f.conns.Load()) }
 
 // Count is how many requests have arrived, those still being answered
 // included.

@@ -297,3 +297,26 @@ func TestTargetWaits(t *testing.T) {
 		t.Errorf("reported %q; want one failure naming what it waited for and what was delivered", errs)
 	}
 }
+
+// TestTargetConns: the target counts the connections open to it, from the
+// client's dial to its close.
+func TestTargetConns(t *testing.T) {
+	f := testkit.NewTarget(t, "bot", "")
+	c := &http.Client{Transport: &http.Transport{}}
+	res, err := c.Post(f.URL(), "application/json", strings.NewReader(envelopeBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if n := f.Conns(); n != 1 {
+		t.Errorf("%d connections open with the client's keep-alive; want 1", n)
+	}
+	c.CloseIdleConnections()
+	deadline := time.Now().Add(testkit.WaitLimit)
+	for f.Conns() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections open after the client closed its own", f.Conns())
+		}
+		time.Sleep(time.Millisecond) // polling, bounded by the deadline
+	}
+}
