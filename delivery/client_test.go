@@ -1,7 +1,6 @@
 package delivery_test
 
 import (
-	"github.com/hookwall/hookwall/internal/redistest"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookwall/hookwall/internal/redistest"
 
 	"github.com/hookwall/hookwall/delivery"
 )

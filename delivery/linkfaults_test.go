@@ -32,6 +32,7 @@ import (
 // messages hookwall counts as failed: it gets them again (at least once),
 // and order is that of their first arrivals.
 func TestTargetLinkFaults(t *testing.T) {
+	redistest.OnlyIn(t, "single")
 	for _, tc := range []struct {
 		name  string
 		toxic faultproxy.Toxic

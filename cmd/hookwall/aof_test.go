@@ -24,6 +24,7 @@ import (
 // so appendfsync everysec or no would pass as well: only a power loss or a
 // kernel crash tells them apart (README, "Persistence").
 func TestRedisRestartOnAOF(t *testing.T) {
+	redistest.OnlyIn(t, "single")
 	t.Parallel()
 	t.Run("appendfsync always loses nothing", func(t *testing.T) {
 		t.Parallel()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,9 +30,7 @@ import (
 // It builds its own topology, so it runs once, in the Sentinel pass of
 // ./scripts/test.
 func TestSentinelFailover(t *testing.T) {
-	if os.Getenv(redistest.ModeEnv) != "sentinel" {
-		t.Skip("runs in the Sentinel pass of ./scripts/test (" + redistest.ModeEnv + "=sentinel)")
-	}
+	redistest.OnlyIn(t, "sentinel")
 	t.Run("ack_replicas 1 loses nothing", func(t *testing.T) {
 		r := failoverUnderLoad(t, 1)
 		if len(r.lost) > 0 {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookwall/hookwall/internal/faultproxy"
+	"github.com/hookwall/hookwall/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -53,6 +54,7 @@ const (
 // late, lost or cut, so an event answered 503 may be stored all the same;
 // the platform's retry is then a duplicate.
 func TestRedisLinkFaults(t *testing.T) {
+	redistest.OnlyIn(t, "single")
 	for _, tc := range []struct {
 		name  string
 		toxic faultproxy.Toxic

@@ -27,6 +27,7 @@ import (
 // raised the posters' retries are taken, and every event answered 200,
 // before and after, is delivered, in order per contact.
 func TestFullRedis(t *testing.T) {
+	redistest.OnlyIn(t, "single")
 	t.Parallel()
 	const (
 		contacts = 20

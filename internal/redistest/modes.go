@@ -321,3 +321,19 @@ func (f *Failover) MasterAddr(ctx context.Context) (string, error) {
 	}
 	return net.JoinHostPort(addr[0], addr[1]), nil
 }
+
+// OnlyIn runs t in one pass of ./scripts/test, whose packages run once per
+// topology (ModeEnv): a test that starts Redis processes of its own — a
+// failover topology, a server it kills or starves — proves the same thing in
+// every pass, so it runs in the pass of mode ("single" is the default pass,
+// ModeEnv unset) and is skipped, saying where it runs, in the others.
+func OnlyIn(t *testing.T, mode string) {
+	t.Helper()
+	current := os.Getenv(ModeEnv)
+	if current == "" {
+		current = "single"
+	}
+	if current != mode {
+		t.Skipf("starts its own Redis: runs in the %s pass of ./scripts/test (%s=%s), not in %s", mode, ModeEnv, mode, current)
+	}
+}
