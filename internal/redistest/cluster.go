@@ -26,18 +26,18 @@ type Cluster struct {
 	Replicas []*Server
 	// slots[i] is the first and last slot Masters[i] serves.
 	slots [][2]int
+	// nodes are every node started, killed ones included.
+	nodes []*Server
 }
 
 // clusterNodeTimeout is how long the nodes of a Cluster of a test's own wait
 // for a silent node before they fail it over: short, for short tests.
 const clusterNodeTimeout = time.Second
 
-// StartReplicatedCluster starts a Cluster of three masters with a replica
-// each, all stopped at cleanup. It returns once every node agrees which node
-// is which and every replica is in step with its master.
-func StartReplicatedCluster(t testing.TB) *Cluster {
-	t.Helper()
-	args := append(clusterNodeArgs(clusterNodeTimeout),
+// replicatedClusterArgs are the redis-server arguments of a node of a
+// Cluster of a test's own.
+func replicatedClusterArgs() []string {
+	return append(clusterNodeArgs(clusterNodeTimeout),
 		// The replicas sync at once rather than after the default 5 s pause.
 		"--repl-diskless-sync-delay", "0",
 		// CLUSTER SLOTS lists a replica once its replication offset is not
@@ -47,25 +47,45 @@ func StartReplicatedCluster(t testing.TB) *Cluster {
 		// A replica takes over however long it was cut off from its master:
 		// the tests pause replicas to make them lag.
 		"--cluster-replica-validity-factor", "0")
-	nodes := make([]*Server, 6)
-	addrs := make([]string, len(nodes))
-	for i := range nodes {
-		nodes[i] = Start(t, args...)
-		addrs[i] = nodes[i].Addr
+}
+
+// StartReplicatedCluster starts a Cluster of three masters with a replica
+// each, all stopped at cleanup. It returns once every node agrees which node
+// is which and every replica is in step with its master.
+func StartReplicatedCluster(t testing.TB) *Cluster {
+	t.Helper()
+	c := &Cluster{Topology: &Topology{Mode: "cluster", t: t}}
+	for range 6 {
+		n := Start(t, replicatedClusterArgs()...)
+		c.nodes, c.Addrs = append(c.nodes, n), append(c.Addrs, n.Addr)
 	}
-	if err := formCluster(addrs, 1); err != nil {
+	if err := formCluster(c.Addrs, 1); err != nil {
 		t.Fatalf("redistest: %v", err)
 	}
-	c := &Cluster{Topology: &Topology{Mode: "cluster", Addrs: addrs, t: t}}
-	ctx := context.Background()
-	deadline := time.Now().Add(20 * time.Second)
+	c.settle(t, 20*time.Second)
+	return c
+}
+
+// settle waits until every node alive has the same view of the cluster,
+// says it is ok, and each master's replica is in step (learn); it fails t
+// after within.
+func (c *Cluster) settle(t testing.TB, within time.Duration) {
+	t.Helper()
+	ctx := t.Context()
+	deadline := time.Now().Add(within)
+	var alive []*Server
+	for _, n := range c.nodes {
+		if n.cmd != nil {
+			alive = append(alive, n)
+		}
+	}
 	for {
-		err := c.learn(ctx, nodes)
+		err := c.learn(ctx, alive)
 		if err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("redistest: the replicated cluster not settled after 20s: %v", err)
+			t.Fatalf("redistest: the cluster not settled in %s: %v", within, err)
 		}
 		time.Sleep(50 * time.Millisecond) // polling a state change, bounded by the deadline
 	}
@@ -79,28 +99,34 @@ func StartReplicatedCluster(t testing.TB) *Cluster {
 			}
 			if time.Now().After(deadline) {
 				_ = mc.Close()
-				t.Fatalf("redistest: the replica of master %d (%s) not in step after 20s: %d, %v", i, m.Addr, got, err)
+				t.Fatalf("redistest: the replica of master %d (%s) not in step in %s: %d, %v", i, m.Addr, within, got, err)
 			}
 		}
 		_ = mc.Close()
 	}
-	return c
 }
 
-// learn sets c's masters, replicas and slots once every node has the same
-// view of the cluster: three masters, each serving a range of slots and
-// followed by a replica that is not failing (CLUSTER SLOTS leaves failing
-// replicas out).
+// learn sets c's masters, replicas and slots once every one of servers
+// says the cluster is ok and has the same view of it: three masters, each
+// serving a range of slots and followed by a replica that is in sync and
+// not failing (CLUSTER SLOTS leaves out the others).
 func (c *Cluster) learn(ctx context.Context, servers []*Server) error {
 	byAddr := map[string]*Server{}
 	var view []redis.ClusterSlot
 	for _, s := range servers {
 		byAddr[s.Addr] = s
 		cl := redis.NewClient(&redis.Options{Addr: s.Addr})
-		slots, err := cl.ClusterSlots(ctx).Result()
+		info, err := cl.ClusterInfo(ctx).Result()
+		var slots []redis.ClusterSlot
+		if err == nil {
+			slots, err = cl.ClusterSlots(ctx).Result()
+		}
 		_ = cl.Close()
-		if err != nil {
+		switch {
+		case err != nil:
 			return fmt.Errorf("%s: %w", s.Addr, err)
+		case !strings.Contains(info, "cluster_state:ok"):
+			return fmt.Errorf("%s: cluster not ok", s.Addr)
 		}
 		slices.SortFunc(slots, func(a, b redis.ClusterSlot) int { return a.Start - b.Start })
 		if view == nil {
@@ -168,6 +194,45 @@ func (c *Cluster) WaitPromoted(t testing.TB, i int, within time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling a state change, bounded by the deadline
 	}
+}
+
+// ReplaceMaster gives Replicas[i], promoted in place of Masters[i] once
+// the test killed it (WaitPromoted), a replica of its own: a new node on a
+// new address, as when a dead machine is replaced rather than restarted.
+// It waits until the cluster has settled again (as StartReplicatedCluster
+// does); then Masters[i] is the promoted node and Replicas[i] the new one.
+// It fails t after within. Until then the promoted replica has no replica.
+func (c *Cluster) ReplaceMaster(t testing.TB, i int, within time.Duration) {
+	t.Helper()
+	ctx := t.Context()
+	promoted := c.Replicas[i]
+	n := Start(t, replicatedClusterArgs()...)
+	nc := redis.NewClient(&redis.Options{Addr: n.Addr})
+	defer nc.Close()
+	pc := redis.NewClient(&redis.Options{Addr: promoted.Addr})
+	defer pc.Close()
+	id, err := pc.Do(ctx, "cluster", "myid").Text()
+	if err != nil {
+		t.Fatalf("redistest: the id of %s: %v", promoted.Addr, err)
+	}
+	host, port, _ := strings.Cut(promoted.Addr, ":")
+	if err := nc.ClusterMeet(ctx, host, port).Err(); err != nil {
+		t.Fatalf("redistest: %s meeting %s: %v", n.Addr, promoted.Addr, err)
+	}
+	deadline := time.Now().Add(within)
+	for {
+		// Refused until the handshake has told the new node of the master.
+		err := nc.ClusterReplicate(ctx, id).Err()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: %s not the replica of %s in %s: %v", n.Addr, promoted.Addr, within, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a state change, bounded by the deadline
+	}
+	c.nodes, c.Addrs = append(c.nodes, n), append(c.Addrs, n.Addr)
+	c.settle(t, time.Until(deadline))
 }
 
 func (c *Cluster) promoted(ctx context.Context, i int) error {

@@ -125,7 +125,8 @@ func TestScriptRunsEvalLast(t *testing.T) {
 }
 
 // TestReplicatedCluster: each master's replica has its writes, and when the
-// master dies the cluster promotes that replica, which then takes writes.
+// master dies the cluster promotes that replica, which then takes writes;
+// a new node replaces the old master as its replica.
 func TestReplicatedCluster(t *testing.T) {
 	c := StartReplicatedCluster(t)
 	ctx := t.Context()
@@ -159,5 +160,10 @@ func TestReplicatedCluster(t *testing.T) {
 	}
 	if got, err := c.Replicas[1].Client().Get(ctx, keys[1]).Result(); err != nil || got != "w" {
 		t.Fatalf("the promoted replica: %q, %v; want %q", got, err, "w")
+	}
+	// A new node replaces the old master as the replica of the new one.
+	c.ReplaceMaster(t, 1, 20*time.Second)
+	if got, err := c.ReadReplica(1).Get(ctx, keys[1]).Result(); err != nil || got != "w" {
+		t.Fatalf("the new replica: %q, %v; want %q", got, err, "w")
 	}
 }
