@@ -2,7 +2,11 @@ package blocklist_test
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,6 +127,84 @@ func waitReplicas(t *testing.T, rdb redis.UniversalClient, n int) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d replicas after 10s: %d, %v", n, got, err)
+		}
+	}
+}
+
+// TestAckReplicasCluster: on a Cluster each master's writes wait for that
+// master's replica (one WAIT per master). Decisions for contacts in every
+// bucket, hence on every master, succeed with ack_replicas 1 and are on the
+// replica of their master when they answer. With one master's replica
+// paused, the decisions on that master's slots fail as unavailable and the
+// others, sent at the same time and so in the same shared pipelines, still
+// succeed: a replica's trouble costs only its master's share of the traffic.
+//
+// It builds its own Cluster, so it runs once, in the Cluster pass of
+// ./scripts/test.
+func TestAckReplicasCluster(t *testing.T) {
+	if os.Getenv(redistest.ModeEnv) != "cluster" {
+		t.Skip("runs in the Cluster pass of ./scripts/test (" + redistest.ModeEnv + "=cluster)")
+	}
+	c := redistest.StartReplicatedCluster(t)
+	rdb := c.Client()
+	ctx := t.Context()
+	// One contact per bucket: the buckets' slots spread over the masters.
+	contacts := make([]string, store.Buckets)
+	for k := 0; slices.Contains(contacts, ""); k++ {
+		co := fmt.Sprintf("Uackc%d", k)
+		if b := store.BucketOf("line-main", co); contacts[b] == "" {
+			contacts[b] = co
+		}
+	}
+	masterOf := func(co string) int { return c.MasterOf(store.KeysOf("line-main", co).Tag) }
+	// ingestAll ingests an event of each contact at once, each its own
+	// request, and returns each one's error.
+	ingestAll := func(s *blocklist.Store, id string) []error {
+		errs := make([]error, len(contacts))
+		var wg sync.WaitGroup
+		for i, co := range contacts {
+			wg.Go(func() {
+				_, errs[i] = s.Ingest(ctx, []decision.Event{storetest.TextEvent("line-main", co, id+co, "hi")})
+			})
+		}
+		wg.Wait()
+		return errs
+	}
+
+	// The longest wait for the replicas, however loaded the machine.
+	errs := ingestAll(ackStore(t, rdb, 1, store.MaxAckTimeout), "ev-up-")
+	on := make([]int, len(c.Masters))
+	for i, co := range contacts {
+		m := masterOf(co)
+		on[m]++
+		if errs[i] != nil {
+			t.Errorf("ingest for %s (master %d) with every replica up: %v", co, m, errs[i])
+			continue
+		}
+		// Acknowledged means on the replica of its master, now.
+		marker := store.KeysOf("line-main", co).Dedupe("line-main", "ev-up-"+co)
+		if n, err := c.ReadReplica(m).Exists(ctx, marker).Result(); err != nil || n != 1 {
+			t.Errorf("the replica of master %d has the acknowledged marker of %s: %d, %v; want 1", m, co, n, err)
+		}
+	}
+	if slices.Contains(on, 0) {
+		t.Fatalf("contacts per master %v: want every master", on)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	const lagging = 1
+	c.Replicas[lagging].Pause()
+	defer c.Replicas[lagging].Resume()
+	// The healthy replicas answer within a second however loaded the machine.
+	errs = ingestAll(ackStore(t, rdb, 1, time.Second), "ev-lag-")
+	for i, co := range contacts {
+		switch m := masterOf(co); {
+		case m == lagging && (!errors.Is(errs[i], store.ErrUnavailable) || !strings.Contains(errs[i].Error(), "0 of 1 replicas")):
+			t.Errorf("ingest for %s on the master whose replica is paused: %v; want ErrUnavailable saying 0 of 1 replicas", co, errs[i])
+		case m != lagging && errs[i] != nil:
+			t.Errorf("ingest for %s on master %d, whose replica is up: %v", co, m, errs[i])
 		}
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -184,10 +187,14 @@ func (b *batcher) exec(jobs []*batchJob) {
 			calls = append(calls, &j.calls[i])
 		}
 	}
-	if cc, ok := b.rdb.(*redis.ClusterClient); ok && b.ack.Replicas > 0 {
+	cc, cluster := b.rdb.(*redis.ClusterClient)
+	if cluster && b.ack.Replicas > 0 {
 		b.runPerMaster(ctx, cc, calls)
 	} else {
 		b.run(ctx, b.rdb, calls)
+	}
+	if cluster {
+		reloadIfStale(ctx, cc, calls)
 	}
 	for _, j := range jobs {
 		close(j.done)
@@ -198,7 +205,7 @@ func (b *batcher) exec(jobs []*batchJob) {
 // ending with its own WAIT: WAIT counts the replicas of the master it runs
 // on, which must be the master that took the writes. A call's node is its
 // first key's slot's master in the client's map of the cluster; a map gone
-// stale gets MOVED, which fails the call (unavailable) and reloads the map.
+// stale fails the call (unavailable) and is reloaded (reloadIfStale).
 func (b *batcher) runPerMaster(ctx context.Context, cc *redis.ClusterClient, calls []*Call) {
 	var (
 		nodes  []*redis.Client
@@ -221,8 +228,19 @@ func (b *batcher) runPerMaster(ctx context.Context, cc *redis.ClusterClient, cal
 		wg.Go(func() { b.run(ctx, node, byNode[node]) })
 	}
 	wg.Wait()
+}
+
+// reloadIfStale reloads the client's map of the cluster when a call failed
+// in a way that says the map may be stale: MOVED or ASK from a node that no
+// longer serves the slot, or a node that cannot be reached — a master that
+// died, whose replica the cluster promotes. go-redis reloads its map by
+// itself on a MOVED its own routing sees, but not on a connection error,
+// and otherwise only every minute: without this, the slots of a dead master
+// would fail for up to a minute after its replica took them over. A reload
+// runs in the background, one at a time.
+func reloadIfStale(ctx context.Context, cc *redis.ClusterClient, calls []*Call) {
 	for _, c := range calls {
-		if isMoved(c.cmd.Err()) {
+		if err := c.cmd.Err(); isMoved(err) || isConnError(err) {
 			cc.ReloadState(ctx)
 			return
 		}
@@ -301,6 +319,13 @@ func isMoved(err error) bool {
 	}
 	msg := err.Error()
 	return strings.HasPrefix(msg, "MOVED ") || strings.HasPrefix(msg, "ASK ")
+}
+
+// isConnError reports whether err is a failure to reach a node or a
+// connection lost to it, rather than a node's reply.
+func isConnError(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 func isNoScript(err error) bool {

@@ -102,6 +102,15 @@ func startCluster(t testing.TB) *Topology {
 	return tp
 }
 
+// clusterNodeArgs are the redis-server arguments of a Cluster node that
+// holds a node failing when it has not answered for nodeTimeout.
+func clusterNodeArgs(nodeTimeout time.Duration) []string {
+	return []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		"--cluster-node-timeout", strconv.FormatInt(nodeTimeout.Milliseconds(), 10)}
+}
+
+// createCluster starts the three masters of the shared Cluster, detached
+// from any test.
 func createCluster() ([]string, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -121,8 +130,7 @@ func createCluster() ([]string, error) {
 			}
 			port := l.Addr().(*net.TCPAddr).Port
 			_ = l.Close()
-			s = &Server{dir: dir, port: port, detached: true, args: []string{bin,
-				"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"}}
+			s = &Server{dir: dir, port: port, detached: true, args: append([]string{bin}, clusterNodeArgs(2*time.Second)...)}
 			if err = s.start(); err == nil {
 				break
 			}
@@ -132,12 +140,18 @@ func createCluster() ([]string, error) {
 		}
 		addrs = append(addrs, s.Addr)
 	}
+	return addrs, formCluster(addrs, 0)
+}
+
+// formCluster makes a Cluster of the nodes at addrs, with replicas replicas
+// per master (redis-cli picks which node is which), and waits until every
+// node says the cluster is ok.
+func formCluster(addrs []string, replicas int) error {
 	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("redis-cli --cluster create: %v: %s", err, out)
+		return fmt.Errorf("redis-cli --cluster create: %v: %s", err, out)
 	}
-	// Wait until every node agrees the cluster is up.
 	ctx := context.Background()
 	deadline := time.Now().Add(20 * time.Second)
 	for _, a := range addrs {
@@ -149,13 +163,13 @@ func createCluster() ([]string, error) {
 			}
 			if time.Now().After(deadline) {
 				_ = c.Close()
-				return nil, fmt.Errorf("cluster not ok after 20s: %v %s", err, info)
+				return fmt.Errorf("cluster not ok after 20s: %v %s", err, info)
 			}
 			time.Sleep(50 * time.Millisecond) // polling a state change, bounded by the deadline
 		}
 		_ = c.Close()
 	}
-	return addrs, nil
+	return nil
 }
 
 func startSentinel(t testing.TB) *Topology {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -120,5 +121,49 @@ func TestScriptRunsEvalLast(t *testing.T) {
 	}
 	if _, err := scriptRuns(append(lines, `+1.6 [0 lua] "get" "a"`, lines[5]), true); err == nil {
 		t.Error("script commands followed by no EVAL: no error")
+	}
+}
+
+// TestReplicatedCluster: each master's replica has its writes, and when the
+// master dies the cluster promotes that replica, which then takes writes;
+// a new node replaces the old master as its replica.
+func TestReplicatedCluster(t *testing.T) {
+	c := StartReplicatedCluster(t)
+	ctx := t.Context()
+	rdb := c.Client()
+	keys := make([]string, len(c.Masters))
+	for k := 0; slices.Contains(keys, ""); k++ {
+		key := fmt.Sprintf("{k%d}.x", k) // Slot hashes the tag alone
+		if keys[c.MasterOf(key)] == "" {
+			keys[c.MasterOf(key)] = key
+		}
+	}
+	for i, key := range keys {
+		if slot, err := rdb.ClusterKeySlot(ctx, key).Result(); err != nil || int(slot) != Slot(key) {
+			t.Fatalf("the server puts %q in slot %d (%v), Slot in %d", key, slot, err, Slot(key))
+		}
+		if err := rdb.Set(ctx, key, "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := c.Masters[i].Client().Do(ctx, "wait", 1, 5000).Int64(); err != nil || n != 1 {
+			t.Fatalf("wait on master %d: %d, %v", i, n, err)
+		}
+		if got, err := c.ReadReplica(i).Get(ctx, key).Result(); err != nil || got != "v" {
+			t.Fatalf("replica %d: %q, %v; want %q", i, got, err, "v")
+		}
+	}
+	c.Masters[1].Stop()
+	c.WaitPromoted(t, 1, 20*time.Second)
+	// A client that has just learnt the cluster writes to the promoted replica.
+	if err := c.Client().Set(ctx, keys[1], "w", 0).Err(); err != nil {
+		t.Fatalf("set on the promoted replica: %v", err)
+	}
+	if got, err := c.Replicas[1].Client().Get(ctx, keys[1]).Result(); err != nil || got != "w" {
+		t.Fatalf("the promoted replica: %q, %v; want %q", got, err, "w")
+	}
+	// A new node replaces the old master as the replica of the new one.
+	c.ReplaceMaster(t, 1, 20*time.Second)
+	if got, err := c.ReadReplica(1).Get(ctx, keys[1]).Result(); err != nil || got != "w" {
+		t.Fatalf("the new replica: %q, %v; want %q", got, err, "w")
 	}
 }
