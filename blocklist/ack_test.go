@@ -3,7 +3,6 @@ package blocklist_test
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -38,9 +37,10 @@ func ackStore(t *testing.T, rdb redis.UniversalClient, replicas int, timeout tim
 }
 
 // TestAckReplicas: with a replicated acknowledgement, a decision answers
-// only once the replica has its writes; with the replica gone it fails as
-// unavailable (the webhook answers 503 and the platform retries), and so do
-// the admin writes, which go through the same executor.
+// only once the replica has its writes; with the replica lagging it fails as
+// unavailable (the webhook answers 503 and the platform retries), its retry
+// too; with the replica gone so do the admin writes, which go through the
+// same executor.
 func TestAckReplicas(t *testing.T) {
 	redistest.Parallel(t)
 	master := redistest.Start(t, "--repl-diskless-sync-delay", "0") // the replica syncs at once
@@ -61,6 +61,30 @@ func TestAckReplicas(t *testing.T) {
 	marker := store.KeysOf("line-main", "Uack").Dedupe("line-main", "ev-ack-1")
 	if n, err := rrdb.Exists(ctx, marker).Result(); err != nil || n != 1 {
 		t.Fatalf("the replica has the acknowledged decision's marker: %d, %v; want 1", n, err)
+	}
+
+	// A replica that lags, its link up: a decision it does not confirm in
+	// time answers 503, and so does the platform's retry of it, though the
+	// retry is a duplicate: the first try's writes stand on the master
+	// alone until the replica has them.
+	// The retry reaches another hookwall replica, on connections of its
+	// own: WAIT counts only the writes of the connection it runs on.
+	lagged := []decision.Event{storetest.TextEvent("line-main", "Uack", "ev-ack-lag", "lagging")}
+	replica.Pause()
+	for _, try := range []string{"first try", "retry at another hookwall"} {
+		other := ackStore(t, master.Client(), 1, 300*time.Millisecond)
+		if _, err := other.Ingest(ctx, lagged); !errors.Is(err, store.ErrUnavailable) {
+			replica.Resume()
+			t.Fatalf("%s while the replica lags: %v; want ErrUnavailable", try, err)
+		}
+	}
+	replica.Resume()
+	if out, err := s.Ingest(ctx, lagged); err != nil || out[0].Decision != decision.Duplicate {
+		t.Fatalf("retry once the replica is back: %+v, %v; want an acknowledged duplicate", out, err)
+	}
+	lagMarker := store.KeysOf("line-main", "Uack").Dedupe("line-main", "ev-ack-lag")
+	if n, err := rrdb.Exists(ctx, lagMarker).Result(); err != nil || n != 1 {
+		t.Fatalf("the replica has the acknowledged duplicate's marker: %d, %v; want 1", n, err)
 	}
 
 	replica.Stop()
@@ -142,9 +166,7 @@ func waitReplicas(t *testing.T, rdb redis.UniversalClient, n int) {
 // It builds its own Cluster, so it runs once, in the Cluster pass of
 // ./scripts/test.
 func TestAckReplicasCluster(t *testing.T) {
-	if os.Getenv(redistest.ModeEnv) != "cluster" {
-		t.Skip("runs in the Cluster pass of ./scripts/test (" + redistest.ModeEnv + "=cluster)")
-	}
+	redistest.OnlyIn(t, "cluster")
 	c := redistest.StartReplicatedCluster(t)
 	rdb := c.Client()
 	ctx := t.Context()

@@ -167,6 +167,7 @@ type ingestArgs struct {
 	ReleaseTarget   string `lua:"release_target"` // where a release of the ticket sends it
 	ReleaseQueue    string `lua:"release_queue"`
 	HasPrev         bool   `lua:"has_prev"`
+	AckDuplicate    bool   `lua:"ack_duplicate"` // with a replicated acknowledgement
 }
 
 // Ingest decides and stores a batch of events, pipelined in one round trip
@@ -182,7 +183,10 @@ func (s *Decider) Ingest(ctx context.Context, events []Event) ([]Outcome, error)
 	envs := make([]string, len(events))
 	// The id of each contact's latest event so far in the batch: an event
 	// is stored only after the one before it (see ingest.lua).
-	prev := map[[2]string]string{}
+	var prev map[[2]string]string // only a batch of several events needs it
+	if len(events) > 1 {
+		prev = make(map[[2]string]string, len(events))
+	}
 	for i, e := range events {
 		info, err := s.db.Channel(e.Channel)
 		if err != nil {
@@ -206,7 +210,7 @@ func (s *Decider) Ingest(ctx context.Context, events []Event) ([]Outcome, error)
 		}
 		k := store.KeysOf(e.Channel, e.Contact)
 		prevID := ""
-		if e.Contact != "" {
+		if prev != nil && e.Contact != "" {
 			who := [2]string{e.Channel, e.Contact}
 			prevID = prev[who]
 			prev[who] = e.ID
@@ -228,7 +232,7 @@ func (s *Decider) Ingest(ctx context.Context, events []Event) ([]Outcome, error)
 				Payload: store.AppendPayload(make([]byte, 0, 256+len(e.Message)+len(e.Raw)), env, e.Type, e.Message, e.ReceivedAt, e.Raw, nil),
 				Target:  target, NewConversation: store.NewID("conv_"), NewTicket: tid, ChannelType: info.Type,
 				EventType: e.Type, ConvTTLMS: conversationTTL.Milliseconds(), ConvMax: conversationMessages,
-				TraceParent: e.TraceParent, HasPrev: prevID != "",
+				TraceParent: e.TraceParent, HasPrev: prevID != "", AckDuplicate: s.db.Ack().Replicas > 0,
 				ConvPayload: store.AppendPayload(make([]byte, 0, 128+len(e.Message)), env, e.Type, e.Message, e.ReceivedAt, nil, nil),
 				Preview:     preview(e.Text), RecentKept: s.recentMax, RecentOldest: store.Millis(now.Add(-store.RecentContactsAge)),
 				RecentAgeMS: store.RecentContactsAge.Milliseconds(), TicketMax: s.ticketMax,

@@ -102,8 +102,9 @@ func New(cfg Config, rdb redis.UniversalClient) (*Core, error) {
 	if cfg.Ack.Replicas < 0 {
 		return nil, errors.New("store: ack replicas must not be negative")
 	}
-	if cfg.Ack.Replicas > 0 && (cfg.Ack.Timeout <= 0 || cfg.Ack.Timeout > MaxAckTimeout) {
-		return nil, fmt.Errorf("store: ack timeout must be more than 0 and at most %s", MaxAckTimeout)
+	if cfg.Ack.Replicas > 0 && (cfg.Ack.Timeout < time.Millisecond || cfg.Ack.Timeout > MaxAckTimeout) {
+		// WAIT takes whole milliseconds, and 0 would wait forever.
+		return nil, fmt.Errorf("store: ack timeout must be from 1ms to %s", MaxAckTimeout)
 	}
 	return &Core{
 		rdb: rdb, defaultEnabled: cfg.DefaultEnabled, now: cfg.Now, channels: cfg.Channels,
@@ -130,6 +131,9 @@ func (c *Core) Now() time.Time { return c.now() }
 
 // DefaultEnabled is block_contact_enabled until a value is stored.
 func (c *Core) DefaultEnabled() bool { return c.defaultEnabled }
+
+// Ack is the replicated acknowledgement the executor asks for.
+func (c *Core) Ack() Ack { return c.batch.ack }
 
 // ValidateContact checks a contact id: 1 to MaxContactBytes bytes of UTF-8
 // without control characters.

@@ -15,6 +15,14 @@ if A.has_prev == '1' and redis.call('EXISTS', K.prev_dedupe) == 0 then
   return {'outoforder', '', '', '0'}
 end
 if not redis.call('SET', K.dedupe, A.envelope, 'NX', 'PX', A.dedupe_ms) then
+  -- With a replicated acknowledgement, a duplicate may be the retry of a
+  -- try answered 503 because its writes had not reached the replicas yet.
+  -- The marker is written again, as it is, so that the WAIT after this
+  -- script waits for them too: a duplicate is acknowledged only once the
+  -- first try's writes are replicated.
+  if A.ack_duplicate == '1' then
+    redis.call('SET', K.dedupe, redis.call('GET', K.dedupe), 'XX', 'KEEPTTL')
+  end
   return {'duplicate', '', '', '0'}
 end
 local contact = A.contact
