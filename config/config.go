@@ -194,7 +194,7 @@ type Redis struct {
 	// default) acknowledges what the master took.
 	AckReplicas int `yaml:"ack_replicas,omitempty"`
 	// AckTimeout bounds the wait for AckReplicas; DefaultAckTimeout when
-	// empty, at most 2s.
+	// empty, from 1ms to 2s.
 	AckTimeout Duration `yaml:"ack_timeout,omitempty"`
 }
 

@@ -157,8 +157,9 @@ func (r *Redis) validate() error {
 		return errorf("redis.ack_replicas", "must not be negative")
 	case r.Embedded() && r.AckReplicas > 0:
 		return errorf("redis.ack_replicas", "set without redis.url or redis.addrs: the embedded store has no replicas")
-	case r.AckTimeout.Std() <= 0 || r.AckTimeout.Std() > MaxAckTimeout:
-		return errorf("redis.ack_timeout", "must be more than 0 and at most %s", MaxAckTimeout)
+	case r.AckTimeout.Std() < time.Millisecond || r.AckTimeout.Std() > MaxAckTimeout:
+		// WAIT takes whole milliseconds, and 0 would wait forever.
+		return errorf("redis.ack_timeout", "must be from 1ms to %s", MaxAckTimeout)
 	}
 	if r.URL != "" {
 		u, err := url.Parse(r.URL)

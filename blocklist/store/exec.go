@@ -181,7 +181,11 @@ func (b *batcher) gather(j *batchJob) []*batchJob {
 func (b *batcher) exec(jobs []*batchJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	var calls []*Call
+	n := 0
+	for _, j := range jobs {
+		n += len(j.calls)
+	}
+	calls := make([]*Call, 0, n)
 	for _, j := range jobs {
 		for i := range j.calls {
 			calls = append(calls, &j.calls[i])
