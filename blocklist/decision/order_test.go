@@ -29,11 +29,11 @@ func (h *refuseOnce) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (h *refuseOnce) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if id := h.once.Swap(nil); id != nil {
+		if id := h.once.Load(); id != nil {
 			for _, c := range cmds {
 				args := c.Args()
 				// evalsha, hash, number of keys, settings, dedupe, ...
-				if c.Name() == "evalsha" && len(args) > 4 && args[4] == *id {
+				if c.Name() == "evalsha" && len(args) > 4 && args[4] == *id && h.once.CompareAndSwap(id, nil) {
 					args[1] = "0000000000000000000000000000000000000000"
 				}
 			}

@@ -29,7 +29,7 @@ const (
 	// answerMargin is what a request may take past its bound to answer:
 	// writing the problem, the loopback, a loaded machine. A bound on a
 	// hang, not a speed target.
-	answerMargin = 500 * time.Millisecond
+	answerMargin = 800 * time.Millisecond // under the 1 s by which the read timeout (3 s) exceeds /readyz's bound
 	// poolSize is openStore's bound on the connections to Redis.
 	poolSize = 128
 )
