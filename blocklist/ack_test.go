@@ -43,11 +43,9 @@ func ackStore(t *testing.T, rdb redis.UniversalClient, replicas int, timeout tim
 // same executor.
 func TestAckReplicas(t *testing.T) {
 	redistest.Parallel(t)
-	master := redistest.Start(t, "--repl-diskless-sync-delay", "0") // the replica syncs at once
-	host, port, _ := strings.Cut(master.Addr, ":")
-	replica := redistest.Start(t, "--replicaof", host, port)
+	master, replicas := redistest.StartReplicated(t, 1)
+	replica := replicas[0]
 	rdb, rrdb := master.Client(), replica.Client()
-	waitReplicas(t, rdb, 1)
 	// The longest wait for the replica's answer, however loaded the machine:
 	// an acknowledgement is the replica's, not the timeout's.
 	s := ackStore(t, rdb, 1, store.MaxAckTimeout)
@@ -135,22 +133,6 @@ func TestAckReplicasNone(t *testing.T) {
 	for i, o := range out {
 		if o.Decision != decision.Duplicate {
 			t.Errorf("retry of %s: %s, want duplicate", evs[i].Contact, o.Decision)
-		}
-	}
-}
-
-// waitReplicas waits until the master has n replicas online.
-func waitReplicas(t *testing.T, rdb redis.UniversalClient, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		// WAIT answers how many replicas are connected and in step.
-		got, err := rdb.Do(t.Context(), "wait", n, 100).Int64()
-		if err == nil && got >= int64(n) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d replicas after 10s: %d, %v", n, got, err)
 		}
 	}
 }

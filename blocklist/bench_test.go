@@ -186,19 +186,9 @@ func redisCPU(b *testing.B, rdb redis.UniversalClient) time.Duration {
 // and reports the p50 and p99 latency of a decision: what
 // redis.ack_replicas adds to a webhook's answer (README, "Failover").
 func BenchmarkIngestAck(b *testing.B) {
-	master := redistest.Start(b, "--repl-diskless-sync-delay", "0")
-	host, port, _ := strings.Cut(master.Addr, ":")
-	redistest.Start(b, "--replicaof", host, port)
+	master, _ := redistest.StartReplicated(b, 1)
 	rdb := master.Client()
 	ctx := context.Background()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if n, err := rdb.Do(ctx, "wait", 1, 100).Int64(); err == nil && n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("no replica in step after 10s")
-		}
-	}
 	for _, replicas := range []int{0, 1} {
 		b.Run("ack="+strconv.Itoa(replicas), func(b *testing.B) {
 			s, err := blocklist.New(blocklist.Config{

@@ -89,20 +89,8 @@ func (c *Cluster) settle(t testing.TB, within time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling a state change, bounded by the deadline
 	}
-	for i, m := range c.Masters {
-		mc := redis.NewClient(&redis.Options{Addr: m.Addr})
-		for {
-			// WAIT answers how many replicas are connected and in step.
-			got, err := mc.Do(ctx, "wait", 1, 100).Int64()
-			if err == nil && got >= 1 {
-				break
-			}
-			if time.Now().After(deadline) {
-				_ = mc.Close()
-				t.Fatalf("redistest: the replica of master %d (%s) not in step in %s: %d, %v", i, m.Addr, within, got, err)
-			}
-		}
-		_ = mc.Close()
+	for _, m := range c.Masters {
+		WaitReplicas(t, m.Addr, 1, time.Until(deadline))
 	}
 }
 

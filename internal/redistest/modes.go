@@ -262,28 +262,11 @@ type Failover struct {
 // every replica is in step with the master and the Sentinel knows them all.
 func StartFailover(t testing.TB, n int) *Failover {
 	t.Helper()
-	// The replicas sync at once rather than after the default 5 s pause.
-	fast := []string{"--repl-diskless-sync-delay", "0"}
-	master := Start(t, fast...)
+	master, replicas := StartReplicated(t, n)
 	host, port, _ := strings.Cut(master.Addr, ":")
-	f := &Failover{Master: master}
-	for range n {
-		f.Replicas = append(f.Replicas, Start(t, append([]string{"--replicaof", host, port}, fast...)...))
-	}
+	f := &Failover{Master: master, Replicas: replicas}
 	ctx := context.Background()
-	mc := redis.NewClient(&redis.Options{Addr: master.Addr})
-	defer mc.Close()
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		// WAIT answers how many replicas are connected and in step.
-		got, err := mc.Do(ctx, "wait", n, 100).Int64()
-		if err == nil && got >= int64(n) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redistest: %d of %d replicas in step after 20s: %v", got, n, err)
-		}
-	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "sentinel.conf")
 	body := fmt.Sprintf("sentinel monitor hookwall %s %s 1\n"+

@@ -193,3 +193,36 @@ func lastLines(s string) string {
 	}
 	return strings.Join(lines, " | ")
 }
+
+// StartReplicated starts a master and n replicas of it, each syncing at
+// once rather than after Redis's default pause, and returns once every
+// replica is in step (WaitReplicas).
+func StartReplicated(t testing.TB, n int, extra ...string) (master *Server, replicas []*Server) {
+	t.Helper()
+	fast := append([]string{"--repl-diskless-sync-delay", "0"}, extra...)
+	master = Start(t, fast...)
+	host, port, _ := strings.Cut(master.Addr, ":")
+	for range n {
+		replicas = append(replicas, Start(t, append([]string{"--replicaof", host, port}, fast...)...))
+	}
+	WaitReplicas(t, master.Addr, n, 20*time.Second)
+	return master, replicas
+}
+
+// WaitReplicas waits, at most within, until the master at addr has n
+// replicas connected and in step with it: what WAIT n answers.
+func WaitReplicas(t testing.TB, addr string, n int, within time.Duration) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	deadline := time.Now().Add(within)
+	for {
+		got, err := c.Do(context.Background(), "wait", n, 100).Int64()
+		if err == nil && got >= int64(n) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: %d of %d replicas of %s in step after %s: %v", got, n, addr, within, err)
+		}
+	}
+}
