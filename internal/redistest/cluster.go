@@ -103,18 +103,9 @@ func (c *Cluster) learn(ctx context.Context, servers []*Server) error {
 	var view []redis.ClusterSlot
 	for _, s := range servers {
 		byAddr[s.Addr] = s
-		cl := redis.NewClient(&redis.Options{Addr: s.Addr})
-		info, err := cl.ClusterInfo(ctx).Result()
-		var slots []redis.ClusterSlot
-		if err == nil {
-			slots, err = cl.ClusterSlots(ctx).Result()
-		}
-		_ = cl.Close()
-		switch {
-		case err != nil:
-			return fmt.Errorf("%s: %w", s.Addr, err)
-		case !strings.Contains(info, "cluster_state:ok"):
-			return fmt.Errorf("%s: cluster not ok", s.Addr)
+		slots, err := slotsIfOK(ctx, s.Addr)
+		if err != nil {
+			return err
 		}
 		slices.SortFunc(slots, func(a, b redis.ClusterSlot) int { return a.Start - b.Start })
 		if view == nil {
@@ -228,18 +219,9 @@ func (c *Cluster) promoted(ctx context.Context, i int) error {
 		if s == c.Masters[i] {
 			continue
 		}
-		cl := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, ReadTimeout: time.Second})
-		info, err := cl.ClusterInfo(ctx).Result()
-		var slots []redis.ClusterSlot
-		if err == nil {
-			slots, err = cl.ClusterSlots(ctx).Result()
-		}
-		_ = cl.Close()
-		switch {
-		case err != nil:
-			return fmt.Errorf("%s: %w", s.Addr, err)
-		case !strings.Contains(info, "cluster_state:ok"):
-			return fmt.Errorf("%s: cluster not ok", s.Addr)
+		slots, err := slotsIfOK(ctx, s.Addr)
+		if err != nil {
+			return err
 		}
 		k := slices.IndexFunc(slots, func(sh redis.ClusterSlot) bool { return sh.Start == c.slots[i][0] })
 		if k < 0 || slots[k].End != c.slots[i][1] || slots[k].Nodes[0].Addr != c.Replicas[i].Addr {
@@ -269,4 +251,22 @@ func Slot(key string) int {
 		}
 	}
 	return int(crc % 16384)
+}
+
+// slotsIfOK returns the node's CLUSTER SLOTS once it says the cluster is ok.
+func slotsIfOK(ctx context.Context, addr string) ([]redis.ClusterSlot, error) {
+	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, ReadTimeout: time.Second})
+	defer cl.Close()
+	info, err := cl.ClusterInfo(ctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	if !strings.Contains(info, "cluster_state:ok") {
+		return nil, fmt.Errorf("%s: cluster not ok", addr)
+	}
+	slots, err := cl.ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	return slots, nil
 }

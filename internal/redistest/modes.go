@@ -182,23 +182,7 @@ func startSentinel(t testing.TB) *Topology {
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{t: t, dir: dir}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redistest: redis-server not found on PATH: install it (Debian: apt-get install redis-server) or run ./scripts/test, which does")
-	}
-	var lastErr error
-	for range 5 {
-		s.port = freePort(t)
-		s.args = []string{bin, conf, "--sentinel", "--port", strconv.Itoa(s.port)}
-		if lastErr = s.startSentinel(); lastErr == nil {
-			t.Cleanup(s.Stop)
-			break
-		}
-	}
-	if lastErr != nil {
-		t.Fatalf("redistest: starting redis sentinel: %v", lastErr)
-	}
+	s := runSentinel(t, dir, conf)
 	tp := &Topology{Mode: "sentinel", Addrs: []string{s.Addr}, MasterName: "hookwall", t: t}
 	// Wait until the sentinel knows the master.
 	c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
@@ -276,23 +260,7 @@ func StartFailover(t testing.TB, n int) *Failover {
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redistest: redis-server not found on PATH")
-	}
-	s := &Server{t: t, dir: dir}
-	var lastErr error
-	for range 5 {
-		s.port = freePort(t)
-		s.args = []string{bin, conf, "--sentinel", "--port", strconv.Itoa(s.port)}
-		if lastErr = s.startSentinel(); lastErr == nil {
-			t.Cleanup(s.Stop)
-			break
-		}
-	}
-	if lastErr != nil {
-		t.Fatalf("redistest: starting redis sentinel: %v", lastErr)
-	}
+	s := runSentinel(t, dir, conf)
 	f.Topology = &Topology{Mode: "sentinel", Addrs: []string{s.Addr}, MasterName: "hookwall", t: t}
 	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
 	defer sc.Close()
@@ -333,4 +301,26 @@ func OnlyIn(t *testing.T, mode string) {
 	if current != mode {
 		t.Skipf("starts its own Redis: runs in the %s pass of ./scripts/test (%s=%s), not in %s", mode, ModeEnv, mode, current)
 	}
+}
+
+// runSentinel starts a Sentinel on the config file conf in dir, stopped at
+// cleanup.
+func runSentinel(t testing.TB, dir, conf string) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal("redistest: redis-server not found on PATH: install it (Debian: apt-get install redis-server) or run ./scripts/test, which does")
+	}
+	s := &Server{t: t, dir: dir}
+	var lastErr error
+	for range 5 {
+		s.port = freePort(t)
+		s.args = []string{bin, conf, "--sentinel", "--port", strconv.Itoa(s.port)}
+		if lastErr = s.startSentinel(); lastErr == nil {
+			t.Cleanup(s.Stop)
+			return s
+		}
+	}
+	t.Fatalf("redistest: starting redis sentinel: %v", lastErr)
+	return nil
 }
